@@ -1,0 +1,57 @@
+# polyhost developer interface. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.deps-stamp
+export POLYHOST_HOME ?= $(CURDIR)/.venv/polyhost-home
+
+.DEFAULT_GOAL := help
+.PHONY: help venv build demo test test-python test-rust lint fmt bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip "maturin>=1.9,<2"
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with maturin
+
+# maturin installs the package in editable mode with its dependencies and builds the
+# extension; cargo's incremental build makes a second call nearly free.
+build: venv ## build the Rust extension and install polyhost into .venv
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet --extras dev,bench
+
+demo: build ## build everything and run the example workflow with live progress
+	$(BIN)/polyhost run examples/demo/demo.yaml --input name=polyhost
+
+test: build test-rust test-python ## build everything and run the whole test suite
+
+test-python:
+	$(BIN)/python -m pytest -q
+
+test-rust:
+	cargo test --quiet --manifest-path native/Cargo.toml --no-default-features
+
+lint: venv ## ruff, mypy --strict, stubtest, cargo fmt and clippy
+	$(BIN)/ruff check host tests benchmarks
+	$(BIN)/ruff format --check host tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest polyhost._native
+	cargo fmt --all --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt: venv ## format Python and Rust
+	$(BIN)/ruff format host tests benchmarks
+	$(BIN)/ruff check --fix host tests benchmarks
+	cargo fmt --all
+
+bench: build ## run the benchmarks; JSON to stdout and benchmarks/results/
+	@mkdir -p benchmarks/results
+	@for b in benchmarks/bench_*.py; do \
+		echo "== $$b" >&2; $(BIN)/python $$b | tee benchmarks/results/$$(basename $$b .py).json; done
+
+clean: ## remove the build and the virtual environment
+	rm -rf $(VENV) target

@@ -1,0 +1,119 @@
+"""Engine overhead per node: no-op python nodes in a 1,000-node chain and a 1,000-wide fan-out,
+with the store on and off, against the floor of awaiting the same function from a plain asyncio
+loop. Prints one JSON object."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from polyhost import Catalog, Host, HostConfig
+from polyhost._compiler import compile_workflow, parse_workflow
+
+N = 1000
+REPEATS = 5
+
+
+async def noop(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    return {}
+
+
+def chain_doc(n: int) -> dict[str, Any]:
+    nodes = [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
+    edges = [{"from": f"n{i}", "to": f"n{i + 1}"} for i in range(n - 1)]
+    return {"version": 1, "id": "chain", "nodes": nodes, "edges": edges}
+
+
+def fanout_doc(n: int) -> dict[str, Any]:
+    nodes = [{"id": "root", "type": "bench.noop"}]
+    nodes += [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
+    edges = [{"from": "root", "to": f"n{i}"} for i in range(n)]
+    return {"version": 1, "id": "fanout", "nodes": nodes, "edges": edges}
+
+
+async def floor(n: int) -> float:
+    """Awaiting the handler n times from a plain loop: the least any engine could cost."""
+    begin = time.perf_counter()
+    for _ in range(n):
+        await noop({}, None)
+    return time.perf_counter() - begin
+
+
+async def floor_tasks(n: int) -> float:
+    """n concurrent tasks, each awaiting the handler: the floor for a fan-out."""
+    begin = time.perf_counter()
+    await asyncio.gather(*(noop({}, None) for _ in range(n)))
+    return time.perf_counter() - begin
+
+
+async def measure(host: Host, compiled: Any) -> float:
+    begin = time.perf_counter()
+    result = await host.run(compiled)
+    elapsed = time.perf_counter() - begin
+    assert result.ok, result.error
+    return elapsed
+
+
+async def main() -> dict[str, Any]:
+    catalog = Catalog.with_builtins()
+    catalog.node("bench.noop")(noop)
+    shapes = {"chain": chain_doc(N), "fanout": fanout_doc(N)}
+    out: dict[str, Any] = {"benchmark": "engine_overhead", "nodes": N, "repeats": REPEATS}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = HostConfig(home=Path(tmp), concurrency=N + 1)
+        hosts = {
+            "store_on": Host(config, catalog=catalog),
+            "store_off": Host(config, catalog=catalog, store=None),
+        }
+        for shape, document in shapes.items():
+            compiled = compile_workflow(parse_workflow(document), catalog)
+            nodes = len(document["nodes"])
+            base = await (floor(nodes) if shape == "chain" else floor_tasks(nodes))
+            base = min(
+                [base]
+                + [
+                    await floor(nodes) if shape == "chain" else await floor_tasks(nodes)
+                    for _ in range(REPEATS)
+                ]
+            )
+            entry: dict[str, Any] = {"floor_us_per_node": round(base / nodes * 1e6, 3)}
+            for name, host in hosts.items():
+                await measure(host, compiled)  # warm-up
+                times = [await measure(host, compiled) for _ in range(REPEATS)]
+                best = min(times)
+                entry[name] = {
+                    "best_s": round(best, 5),
+                    "median_s": round(statistics.median(times), 5),
+                    "us_per_node": round(best / nodes * 1e6, 2),
+                    "nodes_per_s": round(nodes / best),
+                    "overhead_us_per_node": round((best - base) / nodes * 1e6, 2),
+                    "ratio_to_floor": round(best / base, 1),
+                }
+            out[shape] = entry
+        for host in hosts.values():
+            await host.aclose()
+    out["goals"] = {
+        "store_on_us_per_node_max": 50,
+        "fanout_store_off_nodes_per_s_min": 20000,
+        "met": out["chain"]["store_on"]["us_per_node"] <= 50
+        and out["fanout"]["store_on"]["us_per_node"] <= 50
+        and out["fanout"]["store_off"]["nodes_per_s"] >= 20000,
+    }
+    return out
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    json.dump(runner(main()), sys.stdout, indent=2)
+    print()

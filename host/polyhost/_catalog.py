@@ -1,0 +1,258 @@
+"""Node types: their metadata (spec section 4) and the catalog that holds them."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import inspect
+import sys
+import threading
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ._errors import ManifestError
+
+__all__ = ["Catalog", "NodeType", "SidecarSpec"]
+
+RuntimeName = Literal["python", "native", "wasm", "grpc"]
+ENTRY_POINT_GROUP = "polyhost.nodes"
+
+
+class NodeType(BaseModel):
+    """Metadata of a node type; the runtime named here runs every node of this type."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+    runtime: RuntimeName
+    version: str = "1"
+    description: str = ""
+    handler: str | None = Field(None, description="python: module:function; native: name")
+    module: str | None = Field(None, description="wasm: path of the module")
+    limits: dict[str, Any] = Field(default_factory=dict)
+    grants: dict[str, Any] = Field(default_factory=dict)
+    sidecar: str | None = None
+    isolation: Literal["inline", "process"] = "inline"
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    ports: tuple[str, ...] = ("out",)
+    port_field: str | None = Field(
+        None, description="output field whose value names the port the node settles on"
+    )
+    ports_param: str | None = Field(
+        None, description="a `with` list whose entries are extra ports (core.switch: cases)"
+    )
+    expression_params: tuple[str, ...] = Field(
+        (), description="`with` keys that hold a bare CEL expression rather than a template"
+    )
+    base_dir: str | None = Field(None, description="folder of the manifest that declared it")
+
+    @model_validator(mode="after")
+    def _runtime_has_its_target(self) -> NodeType:
+        needed = {"python": "handler", "native": "handler", "wasm": "module", "grpc": "sidecar"}
+        key = needed[self.runtime]
+        if getattr(self, key) is None and self.runtime != "python":
+            raise ValueError(f"a {self.runtime} node type needs `{key}`")
+        return self
+
+    def ports_for(self, params: dict[str, Any]) -> tuple[str, ...]:
+        """The ports a node of this type has, given its ``with`` (switch cases add ports)."""
+        if self.ports_param is None:
+            return self.ports
+        extra = params.get(self.ports_param)
+        if isinstance(extra, list):
+            return (*self.ports, *(str(p) for p in extra))
+        return self.ports
+
+
+class SidecarSpec(BaseModel):
+    """A gRPC sidecar declared in a manifest: managed (``command``) or remote (``endpoint``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command: list[str] | None = None
+    endpoint: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    base_dir: str | None = None
+
+
+class _Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nodes: list[dict[str, Any]] = Field(default_factory=list)
+    sidecars: dict[str, SidecarSpec] = Field(default_factory=dict)
+
+
+class Catalog:
+    """Every node type a host knows, by type name.
+
+    Python handlers are imported lazily and cached; a manifest's folder is put on ``sys.path``
+    so that ``handler = "acme_nodes:upper"`` finds ``acme_nodes.py`` beside it.
+    """
+
+    def __init__(self, types: Iterable[NodeType] = ()) -> None:
+        self._types: dict[str, NodeType] = {}
+        self._callables: dict[str, Callable[..., Any]] = {}
+        self._lock = threading.Lock()
+        self.sidecars: dict[str, SidecarSpec] = {}
+        for node_type in types:
+            self.add(node_type)
+
+    @classmethod
+    def with_builtins(cls) -> Catalog:
+        """A catalog holding the built-in ``core.*`` node types."""
+        from .nodes import builtin_node_types  # noqa: PLC0415 (nodes import the catalog)
+
+        return cls(builtin_node_types())
+
+    def __contains__(self, type_name: object) -> bool:
+        return type_name in self._types
+
+    def __iter__(self) -> Iterator[NodeType]:
+        return iter(sorted(self._types.values(), key=lambda t: t.type))
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def get(self, type_name: str) -> NodeType | None:
+        """The node type called ``type_name``, or None."""
+        return self._types.get(type_name)
+
+    def add(self, node_type: NodeType, handler: Callable[..., Any] | None = None) -> None:
+        """Register a node type (replacing one of the same name), optionally with its callable."""
+        self._types[node_type.type] = node_type
+        if handler is not None:
+            self._callables[node_type.type] = handler
+        else:
+            self._callables.pop(node_type.type, None)
+
+    def node(
+        self,
+        type_name: str,
+        *,
+        description: str = "",
+        input_schema: dict[str, Any] | None = None,
+        output_schema: dict[str, Any] | None = None,
+        ports: tuple[str, ...] = ("out",),
+        port_field: str | None = None,
+        isolation: Literal["inline", "process"] = "inline",
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator registering a python function as a node type, for embedding apps."""
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            handler = f"{func.__module__}:{func.__qualname__}"
+            node_type = NodeType(
+                type=type_name,
+                runtime="python",
+                handler=handler,
+                description=description or inspect.getdoc(func) or "",
+                input_schema=input_schema,
+                output_schema=output_schema,
+                ports=ports,
+                port_field=port_field,
+                isolation=isolation,
+            )
+            self.add(node_type, func)
+            return func
+
+        return register
+
+    def python_handler(self, node_type: NodeType) -> Callable[..., Any]:
+        """The callable behind a python node type, imported on first use.
+
+        Raises ``ManifestError`` when the handler cannot be imported.
+        """
+        found = self._callables.get(node_type.type)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._callables.get(node_type.type)
+            if found is None:
+                found = _import_handler(node_type)
+                self._callables[node_type.type] = found
+        return found
+
+    def load_manifest(self, path: str | Path) -> None:
+        """Add the node types and sidecars a ``polyhost.toml`` declares."""
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ManifestError(f"{path}: cannot read the manifest: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ManifestError(f"{path}: not valid TOML: {exc}") from exc
+        try:
+            manifest = _Manifest.model_validate(raw)
+        except ValidationError as exc:
+            raise ManifestError(f"{path}: {_first_error(exc)}") from exc
+        base = str(path.resolve().parent)
+        for index, entry in enumerate(manifest.nodes):
+            try:
+                node_type = NodeType.model_validate({**entry, "base_dir": base})
+            except ValidationError as exc:
+                label = entry.get("type", f"nodes[{index}]")
+                raise ManifestError(f"{path}: node type {label}: {_first_error(exc)}") from exc
+            if node_type.runtime == "grpc" and node_type.sidecar not in manifest.sidecars:
+                raise ManifestError(
+                    f"{path}: node type {node_type.type}: sidecar {node_type.sidecar!r} "
+                    "is not declared under [sidecars]"
+                )
+            self.add(node_type)
+        for name, sidecar in manifest.sidecars.items():
+            self.sidecars[name] = sidecar.model_copy(update={"base_dir": base})
+
+    def load_entry_points(self) -> None:
+        """Add node types that installed packages register under ``polyhost.nodes``.
+
+        An entry point names a callable returning an iterable of ``NodeType`` (or of
+        ``(NodeType, handler)`` pairs).
+        """
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                provided = entry_point.load()()
+            except Exception as exc:  # a broken plugin must not take the host down
+                raise ManifestError(
+                    f"entry point {entry_point.name!r} ({entry_point.value}) failed: {exc}"
+                ) from exc
+            for item in provided:
+                if isinstance(item, tuple):
+                    self.add(item[0], item[1])
+                else:
+                    self.add(item)
+
+
+def _import_handler(node_type: NodeType) -> Callable[..., Any]:
+    reference = node_type.handler
+    if reference is None or ":" not in reference:
+        raise ManifestError(
+            f"node type {node_type.type}: handler must be 'package.module:function', "
+            f"got {reference!r}"
+        )
+    module_name, _, attribute = reference.partition(":")
+    if node_type.base_dir and node_type.base_dir not in sys.path:
+        sys.path.insert(0, node_type.base_dir)
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except ImportError as exc:
+        raise ManifestError(
+            f"node type {node_type.type}: cannot import {module_name!r}: {exc}"
+        ) from exc
+    except AttributeError as exc:
+        raise ManifestError(
+            f"node type {node_type.type}: {module_name!r} has no {attribute!r}"
+        ) from exc
+    if not callable(target):
+        raise ManifestError(f"node type {node_type.type}: {reference} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])

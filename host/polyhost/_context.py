@@ -1,0 +1,59 @@
+"""What a node handler sees of its run: the ``ctx`` argument of every runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["NodeContext"]
+
+LogSink = Callable[[str, str, dict[str, Any]], None]
+ChunkSink = Callable[[Any], None]
+
+
+class _CancelFlag:
+    """Shared by a context and its copies (a worker thread's view of the same attempt)."""
+
+    __slots__ = ("set",)
+
+    def __init__(self) -> None:
+        self.set = False
+
+
+@dataclass(slots=True)
+class NodeContext:
+    """Per-attempt context handed to a node handler.
+
+    ``idempotency_key`` is the same for every attempt of a node in a run (and after the run is
+    resumed elsewhere), so side-effecting handlers can deduplicate.
+    """
+
+    run_id: str
+    workflow_id: str
+    node_id: str
+    node_type: str
+    attempt: int
+    idempotency_key: str
+    _log_sink: LogSink | None = field(default=None, repr=False)
+    _chunk_sink: ChunkSink | None = field(default=None, repr=False)
+    _flag: _CancelFlag = field(default_factory=_CancelFlag, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the attempt was cancelled or timed out; long sync work should check it."""
+        return self._flag.set
+
+    def cancel(self) -> None:
+        """Mark the attempt cancelled (called by the engine)."""
+        self._flag.set = True
+
+    def log(self, message: str, level: str = "info", **fields: Any) -> None:
+        """Record a log line as a ``log`` event of this node."""
+        if self._log_sink is not None:
+            self._log_sink(level, str(message), fields)
+
+    def chunk(self, data: Any) -> None:
+        """Stream a partial result as a ``node.chunk`` event (JSON-serialisable data)."""
+        if self._chunk_sink is not None:
+            self._chunk_sink(data)

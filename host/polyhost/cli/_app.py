@@ -1,0 +1,187 @@
+"""The ``polyhost`` command (spec section 5).
+
+Exit statuses: 0 a run completed or paused (or a command succeeded); 1 a run failed or was
+cancelled, a run id was not found, or anything else went wrong; 2 the workflow, the manifest or
+the inputs are invalid. No traceback reaches the user unless ``POLYHOST_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .._model import workflow_json_schema
+from .._result import RunStatus
+from . import _commands
+from ._guard import EXIT_OK, guarded
+from ._render import catalog_table, print_json, stdout_console
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="polyhost",
+    help="Run workflows whose nodes are Python, Rust, WebAssembly or gRPC sidecars.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+runs_app = typer.Typer(
+    help="The execution history: list, show, rerun, events.",
+    no_args_is_help=True,
+)
+app.add_typer(runs_app, name="runs")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="URL",
+        help="Run store: a SQLite path or sqlite:///PATH (default: $POLYHOST_HOME/polyhost.db).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+NodesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--nodes",
+        metavar="MANIFEST",
+        help="A polyhost.toml declaring more node types (besides the one next to FILE).",
+        show_default=False,
+    ),
+]
+FileArgument = Annotated[Path, typer.Argument(metavar="FILE", help="The workflow (YAML or JSON).")]
+RunIdArgument = Annotated[str, typer.Argument(metavar="ID", help="A run id, or a unique prefix.")]
+
+
+@app.command()
+def run(
+    file: FileArgument,
+    *,
+    input_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="KEY=VALUE",
+            help="An input; VALUE is read as JSON when it parses, else as text. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    inputs: Annotated[
+        Path | None,
+        typer.Option(
+            "--inputs",
+            metavar="FILE.json",
+            help="A JSON object of inputs; --input values override its keys.",
+            show_default=False,
+        ),
+    ] = None,
+    nodes: NodesOption = None,
+    json_: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Run a workflow, with live progress on a terminal."""
+    guarded(
+        lambda: _commands.run_workflow(
+            file, input_ or [], inputs_file=inputs, nodes=nodes, as_json=json_, db=db
+        ),
+        json_errors=json_,
+    )
+
+
+@app.command()
+def compile(
+    file: FileArgument,
+    nodes: NodesOption = None,
+    json_: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Validate a workflow without running it; exit 2 when it has errors."""
+    guarded(lambda: _commands.compile_workflow(file, nodes, json_))
+
+
+@app.command("nodes")
+def nodes_(
+    json_: JsonOption = False,
+    nodes: NodesOption = None,
+    db: DbOption = None,
+) -> None:
+    """List the node types of the catalog with their runtimes."""
+
+    def body() -> int:
+        catalog = _commands.catalog(nodes)
+        if json_:
+            print_json([_node_type_dict(t) for t in catalog])
+        else:
+            stdout_console().print(catalog_table(catalog))
+        return EXIT_OK
+
+    guarded(body)
+
+
+@app.command()
+def schema(db: DbOption = None) -> None:
+    """Print the JSON Schema of the workflow document (for editors)."""
+
+    def body() -> int:
+        print_json(workflow_json_schema())
+        return EXIT_OK
+
+    guarded(body)
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many runs.")] = 20,
+    status: Annotated[
+        RunStatus | None,
+        typer.Option("--status", help="Only runs with this status.", show_default=False),
+    ] = None,
+    workflow: Annotated[
+        str | None,
+        typer.Option("--workflow", "-w", help="Only runs of this workflow id.", show_default=False),
+    ] = None,
+    json_: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """The most recent runs first."""
+    guarded(lambda: _commands.list_runs(limit, status, workflow, json_, db))
+
+
+@runs_app.command("show")
+def runs_show(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
+    """A run's status, outputs, error and nodes (--json: the same object as run --json)."""
+    guarded(lambda: _commands.show_run(run_id, json_, db))
+
+
+@runs_app.command("rerun")
+def runs_rerun(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
+    """Run a stored run again from the start: same document, same inputs, a new id."""
+    guarded(lambda: _commands.rerun(run_id, json_, db), json_errors=json_)
+
+
+@runs_app.command("events")
+def runs_events(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
+    """A run's event log, in order."""
+    guarded(lambda: _commands.show_events(run_id, json_, db))
+
+
+def main() -> None:
+    """Entry point of the ``polyhost`` console script."""
+    app()
+
+
+def _node_type_dict(node_type: Any) -> dict[str, Any]:
+    return {
+        "type": node_type.type,
+        "runtime": node_type.runtime,
+        "version": node_type.version,
+        "description": node_type.description,
+        "ports": list(node_type.ports),
+        "input_schema": node_type.input_schema,
+        "output_schema": node_type.output_schema,
+    }

@@ -1,0 +1,301 @@
+"""Progress of a run as it happens: a live board on a terminal, plain lines elsewhere.
+
+Both are event subscribers: the engine calls ``on_event`` on the event loop, so they only update
+state (the live board) or write one short line (plain), and never block.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from .._events import Event, EventType
+from ._render import STATUS_ICON, STATUS_STYLE, format_ms
+
+__all__ = ["LiveProgress", "NullProgress", "PlainProgress", "Progress"]
+
+_NODE_STATUS: dict[EventType, str] = {
+    EventType.NODE_STARTED: "running",
+    EventType.NODE_RETRYING: "retrying",
+    EventType.NODE_COMPLETED: "completed",
+    EventType.NODE_FAILED: "failed",
+    EventType.NODE_SKIPPED: "skipped",
+    EventType.NODE_CANCELLED: "cancelled",
+}
+_FINAL = frozenset({"completed", "failed", "skipped", "cancelled"})
+
+
+class Progress(Protocol):
+    """What a run's progress display offers the ``run`` command."""
+
+    def on_event(self, event: Event) -> None:
+        """Take one event of the run."""
+        ...
+
+    def __enter__(self) -> Progress: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class NullProgress:
+    """No progress at all (``--json``)."""
+
+    def on_event(self, event: Event) -> None:
+        """Ignore the event."""
+
+    def __enter__(self) -> NullProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+class PlainProgress:
+    """One line per node transition, for logs and pipes."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._start: float | None = None
+
+    def on_event(self, event: Event) -> None:
+        """Print the line for a transition (nothing for chunks)."""
+        line = _plain_line(event)
+        if line is None:
+            return
+        if self._start is None:
+            self._start = event.ts
+        stamp = f"+{event.ts - self._start:7.3f}s "
+        self._console.print(Text(stamp, style="dim") + line)
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class _Row:
+    node: str
+    status: str = "pending"
+    started: float | None = None
+    duration_ms: float | None = None
+    attempt: int = 0
+    note: str = ""
+    spinner: Spinner | None = None
+
+
+class LiveProgress:
+    """A live table of every node (state, elapsed time, attempts) with running counts.
+
+    rich redraws from its own thread, so the rows are guarded by a lock that ``on_event``
+    holds only for a dictionary update.
+    """
+
+    def __init__(self, console: Console, node_ids: Iterable[str], title: str) -> None:
+        self._console = console
+        self._title = title
+        self._rows: dict[str, _Row] = {node: _Row(node) for node in node_ids}
+        self._lock = threading.Lock()
+        self._begin = time.time()
+        self._run_id: str | None = None
+        self._live = Live(_Board(self), console=console, refresh_per_second=8, transient=False)
+
+    def on_event(self, event: Event) -> None:
+        """Update the node's row; log lines are printed above the board."""
+        if event.type is EventType.RUN_STARTED:
+            self._run_id = event.run_id
+            return
+        if event.type is EventType.LOG:
+            message = str(event.data.get("message", ""))
+            level = str(event.data.get("level", "info"))
+            self._console.print(Text(f"{event.node or 'run'} [{level}] ", style="dim") + message)
+            return
+        status = _NODE_STATUS.get(event.type)
+        if status is None or event.node is None:
+            return
+        with self._lock:
+            row = self._rows.get(event.node)
+            if row is None:
+                row = self._rows[event.node] = _Row(event.node)
+            _apply(row, status, event)
+
+    def __enter__(self) -> LiveProgress:
+        self._live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._live.stop()
+
+    def render(self) -> RenderableType:
+        """The board: a row per node (the interesting ones when there are too many), counts."""
+        now = time.time()
+        with self._lock:
+            rows = list(self._rows.values())
+            table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1))
+            table.add_column("", no_wrap=True, width=2)
+            table.add_column("node", no_wrap=True, style="bold")
+            table.add_column("status", no_wrap=True)
+            table.add_column("time", no_wrap=True, justify="right")
+            table.add_column("", overflow="ellipsis", no_wrap=True)
+            shown = _visible(rows, max(5, self._console.height - 6))
+            for row in shown:
+                table.add_row(*_cells(row, now))
+            counts = _count(rows)
+        footer = Text()
+        footer.append(self._title, style="bold")
+        if self._run_id:
+            footer.append(f"  {self._run_id}", style="dim")
+        footer.append("  ")
+        done = counts["completed"] + counts["failed"] + counts["skipped"] + counts["cancelled"]
+        footer.append(f"{done}/{len(rows)} done")
+        for status in ("completed", "failed", "skipped", "running", "cancelled"):
+            if counts[status]:
+                footer.append(f"  {counts[status]} {status}", style=STATUS_STYLE[status])
+        footer.append(f"  {format_ms((now - self._begin) * 1000)}", style="dim")
+        hidden = len(rows) - len(shown)
+        parts: list[RenderableType] = [table]
+        if hidden:
+            parts.append(Text(f"  … {hidden} more nodes", style="dim"))
+        parts.append(footer)
+        return Group(*parts)
+
+
+class _Board:
+    """The renderable rich refreshes; it asks the progress for a fresh view each time."""
+
+    def __init__(self, progress: LiveProgress) -> None:
+        self._progress = progress
+
+    def __rich__(self) -> RenderableType:
+        return self._progress.render()
+
+
+def _apply(row: _Row, status: str, event: Event) -> None:
+    data = event.data
+    row.status = status
+    if status == "running":
+        row.started = event.ts
+        row.duration_ms = None
+        row.attempt = int(data.get("attempt", row.attempt + 1) or 1)
+        row.note = f"attempt {row.attempt}" if row.attempt > 1 else ""
+        row.spinner = Spinner("dots", style="yellow")
+    elif status == "retrying":
+        row.note = _retry_note(data)
+    elif status in _FINAL:
+        if row.started is not None:
+            row.duration_ms = _duration(data, (event.ts - row.started) * 1000)
+        row.spinner = None
+        if status == "failed":
+            row.note = _error_note(data.get("error"))
+        elif status == "skipped":
+            row.note = str(data.get("reason", ""))
+        elif status == "completed":
+            row.note = f"attempt {row.attempt}" if row.attempt > 1 else ""
+
+
+def _cells(row: _Row, now: float) -> tuple[RenderableType, ...]:
+    style = STATUS_STYLE.get(row.status, "")
+    icon: RenderableType = row.spinner or Text(STATUS_ICON.get(row.status, " "), style=style)
+    if row.duration_ms is not None:
+        elapsed = format_ms(row.duration_ms)
+    elif row.started is not None and row.status in {"running", "retrying"}:
+        elapsed = format_ms((now - row.started) * 1000)
+    else:
+        elapsed = ""
+    note_style = "red" if row.status == "failed" else "dim"
+    return (icon, row.node, Text(row.status, style=style), elapsed, Text(row.note, note_style))
+
+
+def _visible(rows: list[_Row], limit: int) -> list[_Row]:
+    if len(rows) <= limit:
+        return rows
+    # Too many for the screen: what needs attention first, then the latest finished.
+    rank = {"failed": 0, "running": 1, "retrying": 1, "cancelled": 2}
+    order = sorted(
+        range(len(rows)),
+        key=lambda i: (rank.get(rows[i].status, 3), -(rows[i].started or 0.0)),
+    )
+    keep = set(order[:limit])
+    return [row for i, row in enumerate(rows) if i in keep]
+
+
+def _count(rows: list[_Row]) -> dict[str, int]:
+    counts = dict.fromkeys(("completed", "failed", "skipped", "running", "cancelled"), 0)
+    for row in rows:
+        key = "running" if row.status == "retrying" else row.status
+        if key in counts:
+            counts[key] += 1
+    return counts
+
+
+def _plain_line(event: Event) -> Text | None:
+    data = event.data
+    node = event.node or ""
+    kind = event.type
+    if kind is EventType.RUN_STARTED:
+        return Text(f"run {event.run_id} started")
+    if kind.is_terminal_run:
+        return None  # the summary says it
+    if kind is EventType.LOG:
+        level = data.get("level", "info")
+        return Text(f"{node or 'run'} [{level}] {data.get('message', '')}")
+    status = _NODE_STATUS.get(kind)
+    if status is None:
+        return None
+    text = Text(f"{node} ")
+    text.append(status, style=STATUS_STYLE.get(status, ""))
+    if status == "running":
+        attempt = data.get("attempt", 1)
+        if isinstance(attempt, int) and attempt > 1:
+            text.append(f" (attempt {attempt})")
+    elif status == "completed" and data.get("duration_ms") is not None:
+        text.append(f" in {format_ms(float(data['duration_ms']))}")
+    elif status == "failed":
+        text.append(": " + _error_note(data.get("error")))
+        if data.get("handled"):
+            text.append(f" (handled: {data['handled']})")
+    elif status == "retrying":
+        text.append(": " + _retry_note(data))
+    elif status == "skipped" and data.get("reason"):
+        text.append(f" ({data['reason']})")
+    return text
+
+
+def _error_note(error: Any) -> str:
+    if not isinstance(error, dict):
+        return str(error or "")
+    message = str(error.get("message", ""))
+    code = error.get("code")
+    return f"{message} [{code}]" if code else message
+
+
+def _retry_note(data: dict[str, Any]) -> str:
+    parts = []
+    delay = data.get("delay") or data.get("delay_s")
+    if isinstance(delay, int | float):
+        parts.append(f"in {format_ms(delay * 1000)}")
+    error = data.get("error")
+    if error:
+        parts.append(f"after {_error_note(error)}")
+    return " ".join(parts)
+
+
+def _duration(data: dict[str, Any], fallback: float) -> float:
+    value = data.get("duration_ms")
+    return float(value) if isinstance(value, int | float) else fallback

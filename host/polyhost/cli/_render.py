@@ -1,0 +1,272 @@
+"""What the CLI prints: JSON, diagnostics, error lines, summaries and tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.json import JSON
+from rich.table import Table
+from rich.text import Text
+
+from .._catalog import NodeType
+from .._diagnostics import Diagnostic
+from .._errors import CompileError, ExpressionError, InputError, NodeError, PolyhostError
+from .._events import Event
+from .._result import RunResult
+from ..store import RunRecord, RunSummary
+
+__all__ = [
+    "STATUS_ICON",
+    "STATUS_STYLE",
+    "catalog_table",
+    "diagnostic_dicts",
+    "error_dict",
+    "error_text",
+    "event_line",
+    "format_ms",
+    "format_time",
+    "print_json",
+    "run_details",
+    "run_summary",
+    "runs_table",
+    "stderr_console",
+    "stdout_console",
+]
+
+_PIPE_WIDTH = 240
+
+STATUS_STYLE: dict[str, str] = {
+    "pending": "dim",
+    "running": "yellow",
+    "retrying": "yellow",
+    "completed": "green",
+    "failed": "bold red",
+    "skipped": "dim",
+    "cancelled": "magenta",
+    "paused": "blue",
+    "invalid": "bold red",
+}
+STATUS_ICON: dict[str, str] = {
+    "pending": "·",
+    "running": "▸",
+    "retrying": "↻",
+    "completed": "✔",
+    "failed": "✘",
+    "skipped": "↷",
+    "cancelled": "■",
+    "paused": "⏸",
+}
+
+
+def stdout_console() -> Console:
+    """The console for results; soft wrap keeps long lines whole when piped."""
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped: tables take their natural width instead of being cut to 80 columns.
+        console.width = _PIPE_WIDTH
+    return console
+
+
+def stderr_console() -> Console:
+    """The console for errors and diagnostics."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as one JSON document on stdout, untouched by rich (no wrap, no colour)."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def format_ms(ms: float | None) -> str:
+    """A duration for people: ``850 ms``, ``1.25 s``, ``3m 04s``."""
+    if ms is None:
+        return "-"
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_time(ts: float | None) -> str:
+    """A timestamp in local time, to the second."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def error_text(exc: PolyhostError) -> str:
+    """One line naming the node and the field where the error knows them."""
+    node = getattr(exc, "node", None)
+    field = getattr(exc, "field", None)
+    return _located(exc.message, node, field, exc.code)
+
+
+def error_dict(exc: PolyhostError) -> dict[str, Any]:
+    """The ``error`` member of the ``--json`` object for an error raised before a run."""
+    if isinstance(exc, CompileError):
+        first = next((d for d in exc.diagnostics if d.severity == "error"), None)
+        if first is not None:
+            return {"node": first.node, "code": first.code, "message": first.message}
+    return {"node": getattr(exc, "node", None), "code": exc.code, "message": exc.message}
+
+
+def diagnostic_dicts(exc: PolyhostError) -> list[dict[str, Any]]:
+    """The diagnostics of an error that makes a workflow or its inputs invalid."""
+    if isinstance(exc, CompileError):
+        return [d.to_dict() for d in exc.diagnostics]
+    field = exc.field if isinstance(exc, InputError | ExpressionError | NodeError) else None
+    node = exc.node if isinstance(exc, ExpressionError | NodeError) else None
+    return [Diagnostic("error", exc.code, exc.message, node, field).to_dict()]
+
+
+def run_summary(result: RunResult) -> RenderableType:
+    """The lines after a run: status and duration, then outputs or the error."""
+    status = result.status.value
+    head = Text()
+    head.append(f"{STATUS_ICON.get(status, '')} {status}".strip(), style=STATUS_STYLE[status])
+    head.append(f" in {format_ms(result.duration_ms)}")
+    head.append(f"  run {result.execution_id}", style="dim")
+    parts: list[RenderableType] = [head]
+    if result.error:
+        parts.append(Text("error: ", style="bold red") + Text(_result_error(result.error)))
+    if result.outputs is not None:
+        parts.append(Text("outputs:", style="bold"))
+        parts.append(_json(result.outputs))
+    return Group(*parts)
+
+
+def run_details(result: RunResult, record: RunRecord, event_count: int) -> RenderableType:
+    """``runs show``: the run, its inputs and outputs, a node table and the event count."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    status = result.status.value
+    grid.add_row("run", result.execution_id)
+    grid.add_row("workflow", result.workflow_id or record.workflow_id)
+    grid.add_row("status", Text(status, style=STATUS_STYLE.get(status, "")))
+    grid.add_row("started", format_time(record.started_at))
+    grid.add_row("duration", format_ms(result.duration_ms))
+    if record.parent_run_id:
+        grid.add_row("rerun of", record.parent_run_id)
+    if record.source:
+        grid.add_row("source", record.source)
+    grid.add_row("inputs", _json(record.inputs))
+    if result.outputs is not None:
+        grid.add_row("outputs", _json(result.outputs))
+    if result.error:
+        grid.add_row("error", Text(_result_error(result.error), style="red"))
+    nodes = Table(title=None, show_edge=False, pad_edge=False)
+    for column in ("node", "status", "attempts", "duration", "detail"):
+        nodes.add_column(column, no_wrap=column != "detail")
+    for node_id, node in result.nodes.items():
+        state = node.status.value
+        detail = _result_error(node.error) if node.error else _preview(node.output)
+        nodes.add_row(
+            node_id,
+            Text(f"{STATUS_ICON.get(state, '')} {state}", style=STATUS_STYLE.get(state, "")),
+            str(node.attempts),
+            format_ms(node.duration_ms),
+            Text(detail, style="red" if node.error else "dim"),
+        )
+    footer = Text(f"{event_count} events", style="dim")
+    footer.append(f"  (polyhost runs events {result.execution_id})", style="dim")
+    return Group(grid, Text(""), nodes, Text(""), footer)
+
+
+def runs_table(runs: Iterable[RunSummary]) -> Table:
+    """``runs list``: one row per run, newest first."""
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("run", "workflow", "status", "started", "duration", "nodes"):
+        table.add_column(column, no_wrap=True)
+    for run in runs:
+        status = run.status.value
+        table.add_row(
+            run.run_id,
+            run.workflow_id,
+            Text(status, style=STATUS_STYLE.get(status, "")),
+            format_time(run.started_at),
+            format_ms(run.duration_ms),
+            _counts(run.counts),
+        )
+    return table
+
+
+def catalog_table(types: Iterable[NodeType]) -> Table:
+    """``polyhost nodes``: every node type with its runtime."""
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("type", no_wrap=True, style="bold")
+    table.add_column("runtime", no_wrap=True)
+    table.add_column("version", no_wrap=True)
+    table.add_column("ports", no_wrap=True)
+    table.add_column("description")
+    for node_type in types:
+        ports = ", ".join(node_type.ports) or "-"
+        if node_type.ports_param:
+            ports += f" + {node_type.ports_param}"
+        table.add_row(
+            node_type.type, node_type.runtime, node_type.version, ports, node_type.description
+        )
+    return table
+
+
+def event_line(event: Event, start: float) -> Text:
+    """One event of ``runs events``: sequence, time since the run began, type, node, data."""
+    line = Text(f"{event.seq:>5}  +{event.ts - start:8.3f}s  ")
+    line.append(f"{event.type.value:<15}", style="bold")
+    if event.node:
+        line.append(f" {event.node}", style="cyan")
+    if event.data:
+        line.append(" " + json.dumps(event.data, ensure_ascii=False, default=str), style="dim")
+    return line
+
+
+def _located(message: str, node: str | None, field: str | None, code: str | None) -> str:
+    where = []
+    if node:
+        where.append(f"node '{node}'")
+    if field:
+        where.append(f"field '{field}'")
+    text = f"{', '.join(where)}: {message}" if where else message
+    return f"{text} [{code}]" if code else text
+
+
+def _result_error(error: dict[str, Any]) -> str:
+    return _located(
+        str(error.get("message", "")), error.get("node"), error.get("field"), error.get("code")
+    )
+
+
+def _json(value: Any) -> RenderableType:
+    return JSON(json.dumps(value, ensure_ascii=False, default=str), indent=2, highlight=True)
+
+
+def _preview(value: Any, width: int = 60) -> str:
+    if value is None:
+        return ""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _counts(counts: dict[str, int]) -> Text:
+    text = Text()
+    for status in ("completed", "failed", "skipped", "cancelled", "paused", "running"):
+        if counts.get(status):
+            if text:
+                text.append(" ")
+            text.append(f"{counts[status]}{STATUS_ICON[status]}", style=STATUS_STYLE[status])
+    return text

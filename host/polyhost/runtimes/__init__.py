@@ -1,0 +1,6 @@
+"""Runtime adapters: each runs nodes of one ``runtime`` behind the same small interface."""
+
+from ._base import RuntimeAdapter
+from ._python import PythonRuntime
+
+__all__ = ["PythonRuntime", "RuntimeAdapter"]

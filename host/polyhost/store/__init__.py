@@ -1,0 +1,9 @@
+"""Where runs are kept: the ``RunStore`` interface and its SQLite implementation."""
+
+from __future__ import annotations
+
+from ._base import RunRecord, RunStore, RunSummary
+from ._open import default_home, open_store
+from ._sqlite import SQLiteStore
+
+__all__ = ["RunRecord", "RunStore", "RunSummary", "SQLiteStore", "default_home", "open_store"]

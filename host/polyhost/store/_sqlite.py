@@ -1,0 +1,446 @@
+"""The default run store: one SQLite file in WAL mode, written by one background thread.
+
+``record_*`` only queue (see :mod:`._writer`), so the engine never waits for the disk on its
+event loop. Readers use their own connection; in WAL mode they see every committed batch,
+including those of another process sharing the same file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from .._errors import RunNotFoundError, StoreError
+from .._events import Event, EventType
+from .._result import NodeResult, NodeStatus, RunResult, RunStatus
+from ._base import RunRecord, RunSummary
+from ._schema import migrate
+from ._writer import EVENT, NODE, RUN_FINISHED, RUN_STARTED, BatchWriter
+
+__all__ = ["DB_FILE_NAME", "SQLiteStore"]
+
+DB_FILE_NAME: Final = "polyhost.db"
+_BUSY_TIMEOUT_S: Final = 10.0
+
+_RUN_COLUMNS: Final = (
+    "run_id, workflow_id, status, inputs, document, source, manifest, parent_run_id, "
+    "started_at, finished_at, duration_ms, outputs, error, result"
+)
+
+_OPEN_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+
+
+class SQLiteStore:
+    """A :class:`~polyhost.store.RunStore` in one SQLite file.
+
+    Several stores, in this process or others, may share a file: SQLite's WAL mode lets them
+    read while one writes, and writers wait for each other (up to a busy timeout).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._closed = False
+        self._temp_dir: Path | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.path.parent}: cannot create the folder: {exc}") from exc
+        self._reader = self._connect()
+        try:
+            migrate(self._reader, str(self.path))
+        except sqlite3.Error as exc:
+            self._reader.close()
+            raise StoreError(f"{self.path}: cannot prepare the run database: {exc}") from exc
+        except BaseException:
+            self._reader.close()
+            raise
+        self._writer = BatchWriter(self.path, self._connect)
+        _OPEN_STORES.add(self)
+
+    @classmethod
+    def temporary(cls) -> SQLiteStore:
+        """A store in a private temporary folder, removed when the store is closed.
+
+        SQLite's ``:memory:`` databases are private to one connection, and this store reads and
+        writes on different threads; a throwaway file gives the same lifetime and works.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="polyhost-store-"))
+        try:
+            store = cls(folder / DB_FILE_NAME)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        store._temp_dir = folder
+        return store
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing (on the event loop: queue only) ------------------------------------------
+
+    def record_run_started(self, record: RunRecord) -> None:
+        """Queue the run's row (an upsert: a resumed run is started again)."""
+        self._put(
+            RUN_STARTED,
+            (
+                record.run_id,
+                record.workflow_id,
+                record.status,
+                record.inputs,
+                record.document,
+                record.source,
+                record.manifest,
+                record.parent_run_id,
+                record.started_at or time.time(),
+            ),
+        )
+
+    def record_event(self, event: Event) -> None:
+        """Queue one event."""
+        self._put(EVENT, (event.run_id, event.seq, event.type, event.ts, event.node, event.data))
+
+    def record_node(self, run_id: str, node_id: str, result: NodeResult) -> None:
+        """Queue a node's latest state; the fields are read now, as the engine may reuse it."""
+        self._put(NODE, _node_values(run_id, node_id, result))
+
+    def record_run_finished(self, result: RunResult) -> None:
+        """Queue the run's final (or paused) state, its result object and its node rows."""
+        snapshot = result.to_dict()
+        status = RunStatus(result.status)
+        now = time.time()
+        started_at = result.started_at
+        if started_at is None:
+            started_at = now - (result.duration_ms or 0.0) / 1000.0
+        self._put(
+            RUN_FINISHED,
+            (
+                result.execution_id,
+                result.workflow_id,
+                status,
+                result.inputs,
+                started_at,
+                now if status.is_final else None,
+                result.duration_ms,
+                result.outputs,
+                result.error,
+                snapshot,
+            ),
+        )
+        for node_id, node in result.nodes.items():
+            self._put(NODE, _node_values(result.execution_id, node_id, node))
+
+    async def flush(self) -> None:
+        """Wait, without blocking the loop, until everything queued so far is committed.
+
+        Raises ``StoreError`` for a write that failed since the last flush.
+        """
+        if not self._closed:
+            await self._writer.wait()
+        self._raise_pending()
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close; idempotent.
+
+        Raises ``StoreError`` when a queued write failed.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._writer.stop()
+        with self._read_lock:
+            self._reader.close()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+        _OPEN_STORES.discard(self)
+        self._raise_pending()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._closed
+
+    def _put(self, statement: str, values: tuple[Any, ...]) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        self._writer.put(statement, values)
+
+    def _raise_pending(self) -> None:
+        error = self._writer.take_error()
+        if error is None:
+            return
+        if isinstance(error, StoreError):
+            raise error
+        raise StoreError(f"{self.path}: a write to the run database failed: {error}") from error
+
+    # -- reading (synchronous, own connection) ----------------------------------------------
+
+    def list_runs(
+        self,
+        *,
+        limit: int = 50,
+        status: RunStatus | str | None = None,
+        workflow_id: str | None = None,
+    ) -> list[RunSummary]:
+        """The most recent runs first, with per-status node counts; ``limit <= 0``: all."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(RunStatus(status).value)
+        if workflow_id is not None:
+            clauses.append("workflow_id = ?")
+            params.append(workflow_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        columns = "run_id, workflow_id, status, started_at, finished_at, duration_ms, error"
+        order = "ORDER BY started_at DESC, run_id DESC LIMIT ?"
+        sql = f"SELECT {columns} FROM runs {where} {order}"  # noqa: S608 (clauses are fixed text)
+        params.append(limit if limit > 0 else -1)
+        with self._reading() as conn:
+            rows = conn.execute(sql, params).fetchall()
+            counts = _node_counts(conn, [row[0] for row in rows])
+        return [
+            RunSummary(
+                run_id=row[0],
+                workflow_id=row[1],
+                status=RunStatus(row[2]),
+                started_at=row[3],
+                finished_at=row[4],
+                duration_ms=row[5],
+                error=_loads(row[6]),
+                counts=counts.get(row[0], {}),
+            )
+            for row in rows
+        ]
+
+    def get_result(self, run_id: str) -> RunResult:
+        """The run's result object; a run still going is assembled from its node rows.
+
+        ``run_id`` may be a unique prefix. Raises ``RunNotFoundError``.
+        """
+        with self._reading() as conn:
+            row = self._run_row(conn, run_id)
+            if row["result"] is not None:
+                result = RunResult.from_dict(_loads(row["result"]))
+                result.workflow_id = result.workflow_id or row["workflow_id"]
+                result.started_at = row["started_at"]
+                result.inputs = _loads(row["inputs"]) or {}
+                return result
+            node_rows = conn.execute(
+                "SELECT node_id, status, attempts, output, error, started_at, duration_ms "
+                "FROM node_results WHERE run_id = ? ORDER BY rowid",
+                (row["run_id"],),
+            ).fetchall()
+        status = RunStatus(row["status"])
+        duration = row["duration_ms"]
+        if duration is None and not status.is_final:
+            duration = max(0.0, (time.time() - row["started_at"]) * 1000.0)
+        return RunResult(
+            execution_id=row["run_id"],
+            workflow_id=row["workflow_id"],
+            status=status,
+            outputs=_loads(row["outputs"]),
+            error=_loads(row["error"]),
+            duration_ms=duration or 0.0,
+            nodes={
+                node[0]: NodeResult(
+                    status=NodeStatus(node[1]),
+                    attempts=node[2],
+                    output=_loads(node[3]),
+                    error=_loads(node[4]),
+                    started_at=node[5],
+                    duration_ms=node[6],
+                )
+                for node in node_rows
+            },
+            started_at=row["started_at"],
+            inputs=_loads(row["inputs"]) or {},
+        )
+
+    def get_record(self, run_id: str) -> RunRecord:
+        """What the run started with; ``run_id`` may be a unique prefix.
+
+        Raises ``RunNotFoundError``.
+        """
+        with self._reading() as conn:
+            row = self._run_row(conn, run_id)
+        return RunRecord(
+            run_id=row["run_id"],
+            workflow_id=row["workflow_id"],
+            status=RunStatus(row["status"]),
+            inputs=_loads(row["inputs"]) or {},
+            document=_loads(row["document"]) or {},
+            source=row["source"],
+            manifest=row["manifest"],
+            started_at=row["started_at"],
+            parent_run_id=row["parent_run_id"],
+        )
+
+    def events(self, run_id: str, *, after_seq: int = 0) -> list[Event]:
+        """A run's events in sequence order; ``run_id`` may be a unique prefix.
+
+        Raises ``RunNotFoundError`` when no run has that id.
+        """
+        with self._reading() as conn:
+            full_id = self._resolve(conn, run_id)
+            rows = conn.execute(
+                "SELECT seq, type, ts, node, data FROM events "
+                "WHERE run_id = ? AND seq > ? ORDER BY seq",
+                (full_id, after_seq),
+            ).fetchall()
+        try:
+            return [
+                Event(full_id, row[0], EventType(row[1]), row[2], row[3], _loads(row[4]) or {})
+                for row in rows
+            ]
+        except ValueError as exc:
+            raise StoreError(
+                f"{self.path}: run {full_id} has an event this polyhost does not know: {exc}"
+            ) from exc
+
+    def resolve_id(self, run_id: str) -> str:
+        """The full id of the one run whose id is ``run_id`` or starts with it.
+
+        Raises ``RunNotFoundError`` (code ``ambiguous_run_id`` when several runs match).
+        """
+        with self._reading() as conn:
+            return self._resolve(conn, run_id)
+
+    def _run_row(self, conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+        full_id = self._resolve(conn, run_id)
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"  # noqa: S608 (a constant)
+        cursor = conn.execute(sql, (full_id,))
+        names = [column[0] for column in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+    def _resolve(self, conn: sqlite3.Connection, run_id: str) -> str:
+        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+            return run_id
+        matches: list[str] = []
+        if run_id:
+            # A range on the primary key, so a prefix costs an index seek, not a scan.
+            upper = _prefix_upper_bound(run_id)
+            found = conn.execute(
+                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT 4",
+                (run_id, upper),
+            ).fetchall()
+            matches = [row[0] for row in found if row[0].startswith(run_id)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise RunNotFoundError(f"no run with id {run_id!r} in {self.path}")
+        shown = ", ".join(matches[:3]) + (", ..." if len(matches) > 3 else "")
+        raise RunNotFoundError(
+            f"run id prefix {run_id!r} is ambiguous: it matches {shown}; give more characters",
+            code="ambiguous_run_id",
+        )
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._read_lock:
+            if self._closed:
+                raise StoreError(f"{self.path}: the store is closed")
+            conn = self._reader
+            try:
+                # One read transaction: a run's row and its node rows come from one snapshot.
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot read the run database: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=_BUSY_TIMEOUT_S,
+                isolation_level=None,  # transactions are explicit
+                check_same_thread=False,  # the read connection is guarded by a lock
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the run database: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode: a power cut may lose the last batches, never corrupt the file.
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"{self.path}: cannot open the run database: {exc}") from exc
+        return conn
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _node_values(run_id: str, node_id: str, result: NodeResult) -> tuple[Any, ...]:
+    return (
+        run_id,
+        node_id,
+        result.status,
+        result.attempts,
+        result.output,
+        result.error,
+        result.started_at,
+        result.duration_ms,
+    )
+
+
+def _node_counts(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    chunk = 500  # well under SQLite's limit on bound parameters
+    for start in range(0, len(run_ids), chunk):
+        part = run_ids[start : start + chunk]
+        marks = ", ".join("?" * len(part))
+        where = f"WHERE run_id IN ({marks}) GROUP BY run_id, status"
+        sql = f"SELECT run_id, status, count(*) FROM node_results {where}"  # noqa: S608 (marks)
+        rows = conn.execute(sql, part).fetchall()
+        for run_id, status, count in rows:
+            counts.setdefault(run_id, {})[status] = count
+    return counts
+
+
+def _prefix_upper_bound(prefix: str) -> str:
+    # A string greater than every string starting with prefix. U+10FFFF has no successor:
+    # drop trailing ones and bump the character before, or, with none left, go past them all.
+    stripped = prefix.rstrip(chr(0x10FFFF))
+    if not stripped:
+        return chr(0x10FFFF) * (len(prefix) + 1)
+    return stripped[:-1] + chr(ord(stripped[-1]) + 1)
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    # The writer is a daemon thread; without this, batches queued just before the interpreter
+    # exits would be dropped when a caller forgot close().
+    for store in list(_OPEN_STORES):
+        try:
+            store.close()
+        except Exception:  # noqa: S112 (nothing left to report to at exit)
+            continue

@@ -1,0 +1,331 @@
+"""The SQLite store's writer: one daemon thread committing queued records in batches.
+
+Callers on the event loop only put ``(statement, raw values)`` on a queue. The thread takes
+everything queued at once, encodes it to JSON and writes it in a single transaction
+(``executemany`` per table), so a run with thousands of node transitions costs a handful of
+commits while every transition still reaches the disk within one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from contextlib import suppress
+from enum import Enum
+from pathlib import Path
+from typing import Any, Final
+
+from .._errors import StoreError
+
+__all__ = ["EVENT", "NODE", "RUN_FINISHED", "RUN_STARTED", "BatchWriter"]
+
+_BUSY_RETRIES: Final = 3
+
+# A resumed run is started again: it keeps its first started_at (the history does not reorder
+# it) and loses the result of its pause.
+RUN_STARTED: Final = """
+INSERT INTO runs (run_id, workflow_id, status, inputs, document, source, manifest,
+                  parent_run_id, started_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id) DO UPDATE SET
+    workflow_id = excluded.workflow_id,
+    status = excluded.status,
+    inputs = excluded.inputs,
+    document = excluded.document,
+    source = excluded.source,
+    manifest = excluded.manifest,
+    parent_run_id = coalesce(excluded.parent_run_id, runs.parent_run_id),
+    finished_at = NULL,
+    duration_ms = NULL,
+    outputs = NULL,
+    error = NULL,
+    result = NULL
+"""
+
+RUN_FINISHED: Final = """
+INSERT INTO runs (run_id, workflow_id, status, inputs, started_at, finished_at, duration_ms,
+                  outputs, error, result)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id) DO UPDATE SET
+    status = excluded.status,
+    finished_at = excluded.finished_at,
+    duration_ms = excluded.duration_ms,
+    outputs = excluded.outputs,
+    error = excluded.error,
+    result = excluded.result
+"""
+
+NODE: Final = """
+INSERT INTO node_results (run_id, node_id, status, attempts, output, error, started_at,
+                          duration_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id, node_id) DO UPDATE SET
+    status = excluded.status,
+    attempts = excluded.attempts,
+    output = excluded.output,
+    error = excluded.error,
+    started_at = coalesce(excluded.started_at, node_results.started_at),
+    duration_ms = excluded.duration_ms
+"""
+
+# OR REPLACE: a run continued after a crash may repeat a sequence number whose first write
+# never committed completely; the later event is the true one.
+EVENT: Final = """
+INSERT OR REPLACE INTO events (run_id, seq, type, ts, node, data) VALUES (?, ?, ?, ?, ?, ?)
+"""
+
+_Item = tuple[str, tuple[Any, ...]]
+_Segment = tuple[str, list[tuple[Any, ...]]]
+
+
+class _Waiter:
+    """A flush marker: ``wake`` runs in the writer thread once earlier items are committed."""
+
+    __slots__ = ("wake",)
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.wake = wake
+
+
+_STOP: Final = object()
+
+
+class BatchWriter:
+    """The queue and the thread behind one store; the thread starts with the first item.
+
+    A failed batch is kept (the first failure explains the rest) for :meth:`take_error`;
+    the thread itself outlives any one bad batch.
+    """
+
+    def __init__(self, path: Path, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._path = path
+        self._connect = connect
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def started(self) -> bool:
+        """True once something was queued."""
+        return self._thread is not None
+
+    def put(self, statement: str, values: tuple[Any, ...]) -> None:
+        """Queue one record; never blocks."""
+        if self._thread is None:
+            self._start()
+        self._queue.put((statement, values))
+
+    async def wait(self) -> None:
+        """Return, without blocking the loop, once everything queued before is committed."""
+        if self._thread is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            await self._wait_in_thread()
+            return
+        future: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            # A closed loop raises RuntimeError; whoever was waiting is gone with it.
+            with suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, future)
+
+        self._queue.put(_Waiter(wake))
+        await future
+
+    async def _wait_in_thread(self) -> None:
+        # Another async backend: wait for the marker in a worker thread instead.
+        import anyio.to_thread  # noqa: PLC0415 (only for non-asyncio loops)
+
+        done = threading.Event()
+        self._queue.put(_Waiter(done.set))
+        await anyio.to_thread.run_sync(done.wait)
+
+    def stop(self) -> None:
+        """Commit what is queued and end the thread (blocks until it has)."""
+        thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join()
+
+    def take_error(self) -> BaseException | None:
+        """The first failure since the last call, if any."""
+        with self._lock:
+            error, self._error = self._error, None
+        return error
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            thread = threading.Thread(
+                target=self._run, name=f"polyhost-store:{self._path.name}", daemon=True
+            )
+            thread.start()
+            self._thread = thread
+
+    def _keep(self, error: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = error
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connect()
+        except StoreError as exc:
+            self._keep(exc)
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            batch.extend(_drain(self._queue))
+            stop = self._write_batch(conn, batch)
+        # An item queued while stop() was putting the marker still gets written.
+        self._write_batch(conn, _drain(self._queue))
+        if conn is not None:
+            conn.close()
+
+    def _write_batch(self, conn: sqlite3.Connection | None, batch: list[object]) -> bool:
+        stop = False
+        waiters: list[_Waiter] = []
+        items: list[_Item] = []
+        for entry in batch:
+            if entry is _STOP:
+                stop = True
+            elif isinstance(entry, _Waiter):
+                waiters.append(entry)
+            else:
+                items.append(entry)  # type: ignore[arg-type]
+        try:
+            if items:
+                if conn is None:
+                    self._keep(StoreError(f"{self._path}: the run database is not open"))
+                else:
+                    self._commit(conn, items)
+        except BaseException as exc:  # the writer must outlive any one bad batch
+            self._keep(exc)
+        finally:
+            for waiter in waiters:
+                waiter.wake()
+        return stop
+
+    def _commit(self, conn: sqlite3.Connection, items: list[_Item]) -> None:
+        segments = self._encode(items)
+        for attempt in range(1, _BUSY_RETRIES + 1):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for sql, rows in segments:
+                    conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+                return
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if attempt == _BUSY_RETRIES or not _is_busy(exc):
+                    raise
+
+    def _encode(self, items: list[_Item]) -> list[_Segment]:
+        # Order only matters among rows of one table (runs: started before finished; nodes:
+        # the latest record wins), so rows are grouped per table, then per statement, keeping
+        # their order within each table.
+        per_table: dict[str, list[_Segment]] = {}
+        for sql, values in items:
+            try:
+                row = _ENCODERS[sql](values)
+            except (TypeError, ValueError, RecursionError) as exc:
+                self._keep(
+                    StoreError(f"{self._path}: cannot encode a record of run {values[0]}: {exc}")
+                )
+                continue
+            segments = per_table.setdefault(_TABLE_OF[sql], [])
+            if segments and segments[-1][0] == sql:
+                segments[-1][1].append(row)
+            else:
+                segments.append((sql, [row]))
+        return [segment for table in per_table.values() for segment in table]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_jsonable)
+
+
+def _dumps_or_null(value: Any) -> str | None:
+    return None if value is None else _dumps(value)
+
+
+def _jsonable(value: Any) -> Any:
+    # Outputs are checked by the engine; this keeps a stray object in event data from costing
+    # the whole batch.
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+def _encode_run_started(v: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (v[0], v[1], _text(v[2]), _dumps(v[3] or {}), _dumps(v[4] or {}), *v[5:])
+
+
+def _encode_run_finished(v: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (
+        *v[:2],
+        _text(v[2]),
+        _dumps(v[3] or {}),
+        *v[4:7],
+        _dumps_or_null(v[7]),
+        _dumps_or_null(v[8]),
+        _dumps(v[9]),
+    )
+
+
+def _encode_node(v: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (v[0], v[1], _text(v[2]), v[3], _dumps_or_null(v[4]), _dumps_or_null(v[5]), *v[6:])
+
+
+def _encode_event(v: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (v[0], v[1], _text(v[2]), v[3], v[4], _dumps(v[5] or {}))
+
+
+_ENCODERS: Final[dict[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = {
+    RUN_STARTED: _encode_run_started,
+    RUN_FINISHED: _encode_run_finished,
+    NODE: _encode_node,
+    EVENT: _encode_event,
+}
+_TABLE_OF: Final = {
+    RUN_STARTED: "runs",
+    RUN_FINISHED: "runs",
+    NODE: "node_results",
+    EVENT: "events",
+}
+
+
+def _drain(source: queue.SimpleQueue[object]) -> list[object]:
+    items: list[object] = []
+    while True:
+        try:
+            items.append(source.get_nowait())
+        except queue.Empty:
+            return items
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED} or "locked" in str(exc)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
