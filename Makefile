@@ -22,7 +22,7 @@ venv: $(STAMP) ## create .venv with maturin
 # maturin installs the package in editable mode with its dependencies and builds the
 # extension; cargo's incremental build makes a second call nearly free.
 build: venv ## build the Rust extension and install polyhost into .venv
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet --extras dev,bench
+	PIP_QUIET=1 VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet --extras dev,bench
 
 demo: build ## build everything and run the example workflow with live progress
 	$(BIN)/polyhost run examples/demo/demo.yaml --input name=polyhost

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import jsonschema
 
 from ._compiler import ERROR_PORT, CompiledNode, CompiledWorkflow
@@ -29,6 +30,7 @@ from ._errors import (
 )
 from ._events import EventLog, EventType, Subscriber
 from ._expressions import Scope
+from ._limiter import NodeSlots
 from ._redaction import Redactor
 from ._result import NodeResult, NodeStatus, RunResult, RunStatus
 from ._router import RuntimeRouter
@@ -57,7 +59,7 @@ class Execution:
         *,
         run_id: str,
         router: RuntimeRouter,
-        limiter: anyio.CapacityLimiter,
+        limiter: NodeSlots,
         store: RunStore | None = None,
         subscribers: list[Subscriber] | None = None,
         settings: EngineSettings | None = None,
@@ -144,6 +146,14 @@ class Execution:
         if ready and self._task_group is not None:
             self._spawn(self._task_group, ready)
 
+    def _settled_then(self, ready: list[int], skipped: list[int]) -> int | None:
+        """Like ``_settled``, but the first ready node is left to the calling task to run."""
+        if not ready or self._task_group is None:
+            self._settled(ready, skipped)
+            return None
+        self._settled(ready[1:], skipped)
+        return ready[0]
+
     def _mark_skipped(self, index: int, reason: str) -> None:
         node = self.compiled.nodes[index]
         self._results[index].status = NodeStatus.SKIPPED
@@ -154,6 +164,15 @@ class Execution:
             self._store.record_node(self.run_id, node.id, self._results[index])
 
     async def _run_node(self, index: int) -> None:
+        # A task goes on with a node its own node made ready rather than spawn a task for it:
+        # chains then cost one task, not one per node. The checkpoint keeps the loop fair.
+        following = await self._run_one(index)
+        while following is not None:
+            await anyio.lowlevel.checkpoint()
+            following = await self._run_one(following)
+
+    async def _run_one(self, index: int) -> int | None:
+        """Run one node to its end; returns a newly ready node for the caller to run next."""
         node = self.compiled.nodes[index]
         result = self._results[index]
         if node.when is not None:
@@ -163,17 +182,16 @@ class Execution:
                 self._fail_node(
                     node, result, _error_dict(node, "expression_error", exc.message, 1, "when")
                 )
-                return
+                return None
             if go is not True:
                 if go is not False:
                     message = f"`when` must give a boolean, got {_type_name(go)}"
                     self._fail_node(
                         node, result, _error_dict(node, "invalid_condition", message, 1, "when")
                     )
-                    return
+                    return None
                 self._mark_skipped(index, "when")
-                self._settled(*self._state.skip(index))
-                return
+                return self._settled_then(*self._state.skip(index))
         self._state.mark_running(index)
         result.status = NodeStatus.RUNNING
         result.started_at = time.time()
@@ -200,12 +218,13 @@ class Execution:
                     continue
                 result.duration_ms = _ms(begin)
                 self._fail_node(node, result, error)
-                return
+                return None
             except anyio.get_cancelled_exc_class():
                 result.status = NodeStatus.CANCELLED
                 result.duration_ms = _ms(begin)
-                with anyio.CancelScope(shield=True):
-                    self.events.emit(EventType.NODE_CANCELLED, node.id, {"attempt": attempt})
+                self.events.emit(EventType.NODE_CANCELLED, node.id, {"attempt": attempt})
+                if self._store is not None:
+                    self._store.record_node(self.run_id, node.id, result)
                 raise
             result.duration_ms = _ms(begin)
             result.status = NodeStatus.COMPLETED
@@ -218,8 +237,7 @@ class Execution:
             )
             if self._store is not None:
                 self._store.record_node(self.run_id, node.id, result)
-            self._settled(*self._state.complete(index, ports))
-            return
+            return self._settled_then(*self._state.complete(index, ports))
 
     async def _attempt(self, node: CompiledNode, attempt: int) -> tuple[Any, list[str]]:
         params = self._resolve_params(node)
@@ -356,9 +374,11 @@ class Execution:
     # the end -------------------------------------------------------------------------------
 
     async def _finish(self, begin: float) -> RunResult:
-        for result in self._results:
+        for node, result in zip(self.compiled.nodes, self._results, strict=True):
             if result.status in (NodeStatus.PENDING, NodeStatus.RUNNING):
                 result.status = NodeStatus.CANCELLED
+                if self._store is not None:
+                    self._store.record_node(self.run_id, node.id, result)
         if self._error is not None:
             status = RunStatus.FAILED
         elif self._cancel_requested:

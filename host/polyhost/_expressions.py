@@ -89,10 +89,7 @@ class Const(Template):
 
     def resolve(self, scope: _native.Scope, nulls: AbstractSet[str] = frozenset()) -> Any:
         # Containers are copied so a handler that mutates its params cannot change the plan.
-        value = self.value
-        if isinstance(value, dict | list):
-            return json.loads(json.dumps(value))
-        return value
+        return _copy(self.value)
 
     @property
     def is_constant(self) -> bool:
@@ -169,6 +166,20 @@ class Sequence(Template):
     def expressions(self) -> Iterator[Expression]:
         for item in self.items:
             yield from item.expressions()
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy(value: Any) -> Any:
+    """A copy of JSON-like data that shares only immutable leaves."""
+    if isinstance(value, dict):
+        return {
+            key: item if isinstance(item, _SCALARS) else _copy(item) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [item if isinstance(item, _SCALARS) else _copy(item) for item in value]
+    return value
 
 
 def _evaluate(expression: Expression, scope: _native.Scope, nulls: AbstractSet[str]) -> Any:

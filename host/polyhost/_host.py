@@ -19,6 +19,7 @@ from ._diagnostics import Diagnostic
 from ._engine import EngineSettings, Execution
 from ._errors import CompileError, RunStateError
 from ._events import Event
+from ._limiter import NodeSlots
 from ._loading import MANIFEST_NAME, load_workflow
 from ._model import Workflow
 from ._result import RunResult, RunStatus
@@ -80,7 +81,7 @@ class Host:
             self.router.register(
                 PythonRuntime(self.catalog, process_workers=self.config.process_workers)
             )
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._limiter: NodeSlots | None = None
         self._active: dict[str, Execution] = {}
         self._manifests: dict[int, str] = {}
         self._closed = False
@@ -270,10 +271,10 @@ class Host:
 
     # internals -----------------------------------------------------------------------------
 
-    def _capacity(self) -> anyio.CapacityLimiter:
+    def _capacity(self) -> NodeSlots:
         # Created lazily: a limiter belongs to the event loop that first uses it.
         if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.config.concurrency)
+            self._limiter = NodeSlots(self.config.concurrency)
         return self._limiter
 
     def _allowed_env(self) -> dict[str, str]:

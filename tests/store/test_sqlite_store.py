@@ -165,7 +165,10 @@ def test_list_runs_newest_first_with_filters_and_counts(store: SQLiteStore) -> N
     store.record_run_started(record("old", started_at=base))
     store.record_run_finished(finished("old"))
     store.record_run_started(record("mid", started_at=base + 10, workflow_id="other"))
-    store.record_run_finished(finished("mid", RunStatus.FAILED, workflow_id="other"))
+    mid_result = finished("mid", RunStatus.FAILED, workflow_id="other")
+    for node_id, node in mid_result.nodes.items():  # the engine records each node as it settles
+        store.record_node("mid", node_id, node)
+    store.record_run_finished(mid_result)
     store.record_run_started(record("new", started_at=base + 20))
     flush(store)
 

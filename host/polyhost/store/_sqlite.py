@@ -128,7 +128,10 @@ class SQLiteStore:
         self._put(NODE, _node_values(run_id, node_id, result))
 
     def record_run_finished(self, result: RunResult) -> None:
-        """Queue the run's final (or paused) state, its result object and its node rows."""
+        """Queue the run's final (or paused) state and its result object.
+
+        Node rows are not rewritten here: the engine records every node as its status changes.
+        """
         snapshot = result.to_dict()
         status = RunStatus(result.status)
         now = time.time()
@@ -150,8 +153,6 @@ class SQLiteStore:
                 snapshot,
             ),
         )
-        for node_id, node in result.nodes.items():
-            self._put(NODE, _node_values(result.execution_id, node_id, node))
 
     async def flush(self) -> None:
         """Wait, without blocking the loop, until everything queued so far is committed.

@@ -13,6 +13,7 @@ import json
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from enum import Enum
@@ -23,6 +24,7 @@ from .._errors import StoreError
 
 __all__ = ["EVENT", "NODE", "RUN_FINISHED", "RUN_STARTED", "BatchWriter"]
 
+_COMMIT_INTERVAL = 0.005  # seconds; an explicit flush never waits for it
 _BUSY_RETRIES: Final = 3
 
 # A resumed run is started again: it keeps its first started_at (the history does not reorder
@@ -182,10 +184,19 @@ class BatchWriter:
         except StoreError as exc:
             self._keep(exc)
         stop = False
+        last_commit = 0.0
         while not stop:
             batch = [self._queue.get()]
             batch.extend(_drain(self._queue))
+            # Many tiny transactions cost more than the rows in them. Unless someone waits on a
+            # flush, commit at most once per interval and let records pile up meanwhile.
+            if not any(isinstance(e, _Waiter) or e is _STOP for e in batch):
+                pause = last_commit + _COMMIT_INTERVAL - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                    batch.extend(_drain(self._queue))
             stop = self._write_batch(conn, batch)
+            last_commit = time.monotonic()
         # An item queued while stop() was putting the marker still gets written.
         self._write_batch(conn, _drain(self._queue))
         if conn is not None:
@@ -252,7 +263,7 @@ class BatchWriter:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_jsonable)
+    return _ENCODE(value)
 
 
 def _dumps_or_null(value: Any) -> str | None:
@@ -268,6 +279,12 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return list(value)
     return str(value)
+
+
+# One encoder for every row: json.dumps with options builds a new encoder on each call.
+_ENCODE: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_jsonable
+).encode
 
 
 def _text(value: Any) -> str:
