@@ -27,7 +27,7 @@ build: venv ## build the Rust extension and install polyhost into .venv
 demo: build ## build everything and run the example workflow with live progress
 	$(BIN)/polyhost run examples/demo/demo.yaml --input name=polyhost
 
-test: build test-rust test-python ## build everything and run the whole test suite
+test: build lint test-rust test-python ## build everything, lint, and run the whole test suite
 
 test-python:
 	$(BIN)/python -m pytest -q

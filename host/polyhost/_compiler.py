@@ -105,10 +105,14 @@ class _Compiler:
         self.diagnostics: list[Diagnostic] = []
         self.index: dict[str, int] = {}
 
-    def error(self, code: str, message: str, node: str | None = None, field: str | None = None):
+    def error(
+        self, code: str, message: str, node: str | None = None, field: str | None = None
+    ) -> None:
         self.diagnostics.append(Diagnostic("error", code, message, node, field))
 
-    def warning(self, code: str, message: str, node: str | None = None, field: str | None = None):
+    def warning(
+        self, code: str, message: str, node: str | None = None, field: str | None = None
+    ) -> None:
         self.diagnostics.append(Diagnostic("warning", code, message, node, field))
 
     def compile(self) -> CompiledWorkflow:

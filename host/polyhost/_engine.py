@@ -337,6 +337,8 @@ class Execution:
             # Readable both as `n.message` and as `n.error.message` (the spec uses both).
             result.output = {**error, "error": error}
             self._scope.set(node.id, result.output)
+            # Reads of fields a failed node did not produce give null, not a second failure.
+            self._nulls.add(node.id)
             ports = [ERROR_PORT]
         elif node.on_error == "continue":
             handled = "continue"
@@ -374,11 +376,11 @@ class Execution:
     # the end -------------------------------------------------------------------------------
 
     async def _finish(self, begin: float) -> RunResult:
-        for node, result in zip(self.compiled.nodes, self._results, strict=True):
-            if result.status in (NodeStatus.PENDING, NodeStatus.RUNNING):
-                result.status = NodeStatus.CANCELLED
+        for node, record in zip(self.compiled.nodes, self._results, strict=True):
+            if record.status in (NodeStatus.PENDING, NodeStatus.RUNNING):
+                record.status = NodeStatus.CANCELLED
                 if self._store is not None:
-                    self._store.record_node(self.run_id, node.id, result)
+                    self._store.record_node(self.run_id, node.id, record)
         if self._error is not None:
             status = RunStatus.FAILED
         elif self._cancel_requested:

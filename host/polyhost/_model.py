@@ -69,7 +69,7 @@ class RetryPolicy(_Strict):
         """Seconds to wait before ``attempt`` (2 for the first retry); ``rand`` in [0, 1)."""
         if self.backoff == "fixed":
             return min(self.delay, self.max_delay)
-        base = min(self.delay * (2 ** (attempt - 2)), self.max_delay)
+        base: float = min(self.delay * 2.0 ** (attempt - 2), self.max_delay)
         # Full jitter (spread over [base/2, base]) keeps retries of many nodes from aligning.
         return base * (0.5 + rand / 2) if self.jitter else base
 

@@ -67,3 +67,11 @@ def unpicklable(params: dict[str, Any]) -> dict[str, Any]:
 
 def not_a_dict(params: dict[str, Any]) -> list[int]:
     return [1, 2]
+
+
+def spin(params: dict[str, Any]) -> dict[str, Any]:
+    """CPU-bound forever: only killing the worker stops it."""
+    while True:
+        _ = sum(range(1000))
+        if params.get("never"):
+            return {"pid": os.getpid()}
