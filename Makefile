@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
-export POLYHOST_HOME ?= $(CURDIR)/.venv/polyhost-home
 
 .DEFAULT_GOAL := help
 .PHONY: help venv build demo test test-python test-rust lint fmt bench clean

@@ -72,7 +72,10 @@ class Host:
         router: RuntimeRouter | None = None,
     ) -> None:
         self.config = config or HostConfig()
-        self.catalog = catalog if catalog is not None else Catalog.with_builtins()
+        if catalog is None:
+            catalog = Catalog.with_builtins()
+            catalog.load_entry_points()
+        self.catalog = catalog
         self.store: RunStore | None = (
             open_store(self.config.db, self.config.home) if store is _DEFAULT else store
         )
