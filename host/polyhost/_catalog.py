@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import inspect
-import sys
 import threading
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
@@ -15,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ._errors import ManifestError
+from ._imports import import_callable
 
 __all__ = ["Catalog", "NodeType", "SidecarSpec"]
 
@@ -226,30 +225,18 @@ class Catalog:
 
 
 def _import_handler(node_type: NodeType) -> Callable[..., Any]:
-    reference = node_type.handler
-    if reference is None or ":" not in reference:
-        raise ManifestError(
-            f"node type {node_type.type}: handler must be 'package.module:function', "
-            f"got {reference!r}"
-        )
-    module_name, _, attribute = reference.partition(":")
-    if node_type.base_dir and node_type.base_dir not in sys.path:
-        sys.path.insert(0, node_type.base_dir)
     try:
-        target: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            target = getattr(target, part)
+        return import_callable(node_type.handler or "", node_type.base_dir)
+    except (ValueError, TypeError) as exc:
+        raise ManifestError(f"node type {node_type.type}: {exc}") from exc
     except ImportError as exc:
         raise ManifestError(
-            f"node type {node_type.type}: cannot import {module_name!r}: {exc}"
+            f"node type {node_type.type}: cannot import the handler: {exc}"
         ) from exc
     except AttributeError as exc:
         raise ManifestError(
-            f"node type {node_type.type}: {module_name!r} has no {attribute!r}"
+            f"node type {node_type.type}: {node_type.handler!r} does not exist: {exc}"
         ) from exc
-    if not callable(target):
-        raise ManifestError(f"node type {node_type.type}: {reference} is not callable")
-    return target  # type: ignore[no-any-return]
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -19,6 +19,7 @@ from ._diagnostics import Diagnostic
 from ._engine import EngineSettings, Execution
 from ._errors import CompileError, RunStateError
 from ._events import Event
+from ._imports import backend_options
 from ._limiter import NodeSlots
 from ._loading import MANIFEST_NAME, load_workflow
 from ._model import Workflow
@@ -184,7 +185,7 @@ class Host:
         async def main() -> RunResult:
             return await self.run(target, inputs, **kwargs)
 
-        return anyio.run(main, backend_options=_backend_options())
+        return anyio.run(main, backend_options=backend_options())
 
     async def stream(
         self, target: Target, inputs: dict[str, Any] | None = None
@@ -287,11 +288,3 @@ class Host:
         if self.store is None:
             raise RunStateError("this host runs without a store, so it keeps no history")
         return self.store
-
-
-def _backend_options() -> dict[str, Any]:
-    try:
-        import uvloop  # noqa: F401, PLC0415
-    except ImportError:
-        return {}
-    return {"use_uvloop": True}

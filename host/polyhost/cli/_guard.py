@@ -16,6 +16,7 @@ from rich.text import Text
 
 from .._errors import CompileError, InputError, PolyhostError, WorkflowError
 from .._host import Host
+from .._imports import backend_options
 from .._result import RunStatus
 from ._render import diagnostic_dicts, error_dict, error_text, print_json, stderr_console
 
@@ -80,7 +81,7 @@ def guarded(body: Callable[[], int], *, json_errors: bool = False) -> NoReturn:
 
 def run_async(main: Callable[[], Awaitable[T]]) -> T:
     """Run ``main`` on asyncio, with uvloop when it is installed."""
-    return anyio.run(main, backend="asyncio", backend_options=_backend_options())
+    return anyio.run(main, backend="asyncio", backend_options=backend_options())
 
 
 @contextmanager
@@ -162,11 +163,3 @@ def _say(line: str) -> None:
     else:
         styled.append(line)
     stderr_console().print(styled)
-
-
-def _backend_options() -> dict[str, Any]:
-    try:
-        import uvloop  # noqa: F401, PLC0415 (optional)
-    except ImportError:
-        return {}
-    return {"use_uvloop": True}

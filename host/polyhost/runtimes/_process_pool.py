@@ -16,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import dataclasses
-import importlib
 import multiprocessing
 import multiprocessing.util
 import os
 import pickle
 import signal
-import sys
 import threading
 import traceback
 import weakref
@@ -37,6 +35,7 @@ from pydantic import BaseModel
 
 from .. import _errors
 from .._errors import HandlerError, NodeError, NodeOutputError, NodeParameterError
+from .._imports import import_callable
 
 __all__ = ["ProcessPool", "RemoteHandlerError"]
 
@@ -276,7 +275,7 @@ def _call(
     key = (handler_ref, base_dir)
     if key not in handlers:
         try:
-            handlers[key] = _import(handler_ref, base_dir)
+            handlers[key] = import_callable(handler_ref, base_dir)
         except Exception as exc:
             return (
                 "not_found",
@@ -304,17 +303,3 @@ def _call(
         message = f"the handler returned {type(result).__name__}; a node returns a dict or a model"
         return ("output_error", message)
     return ("ok", result, logs)
-
-
-def _import(handler_ref: str, base_dir: str | None) -> Callable[..., Any]:
-    module_name, _, attribute = handler_ref.partition(":")
-    if not module_name or not attribute:
-        raise ValueError("a handler is written 'package.module:function'")
-    if base_dir and base_dir not in sys.path:
-        sys.path.insert(0, base_dir)
-    target: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        target = getattr(target, part)
-    if not callable(target):
-        raise TypeError(f"{handler_ref} is not callable")
-    return target  # type: ignore[no-any-return]
