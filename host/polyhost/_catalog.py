@@ -49,12 +49,15 @@ class NodeType(BaseModel):
         (), description="`with` keys that hold a bare CEL expression rather than a template"
     )
     base_dir: str | None = Field(None, description="folder of the manifest that declared it")
+    control: Literal["loop", "parallel"] | None = Field(
+        None, description="run by the engine itself: a node with a `body` workflow"
+    )
 
     @model_validator(mode="after")
     def _runtime_has_its_target(self) -> NodeType:
         needed = {"python": "handler", "native": "handler", "wasm": "module", "grpc": "sidecar"}
         key = needed[self.runtime]
-        if getattr(self, key) is None and self.runtime != "python":
+        if getattr(self, key) is None and self.runtime != "python" and self.control is None:
             raise ValueError(f"a {self.runtime} node type needs `{key}`")
         return self
 
@@ -98,6 +101,7 @@ class Catalog:
         self._callables: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
         self.sidecars: dict[str, SidecarSpec] = {}
+        self.version = 0  # bumped on every change, so compiled plans can be cached safely
         for node_type in types:
             self.add(node_type)
 
@@ -124,6 +128,7 @@ class Catalog:
     def add(self, node_type: NodeType, handler: Callable[..., Any] | None = None) -> None:
         """Register a node type (replacing one of the same name), optionally with its callable."""
         self._types[node_type.type] = node_type
+        self.version += 1
         if handler is not None:
             self._callables[node_type.type] = handler
         else:

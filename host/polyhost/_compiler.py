@@ -18,7 +18,7 @@ from ._errors import CompileError, ExpressionError, ManifestError
 from ._expressions import Const, Expression, Template, compile_expression, compile_template
 from ._expressions import Mapping as Mapping_
 from ._inputs import InputsSchema
-from ._model import Node, RetryPolicy, Workflow
+from ._model import Edge, Node, RetryPolicy, Workflow
 from ._planning import Plan
 
 __all__ = ["CompiledNode", "CompiledWorkflow", "compile_workflow", "parse_workflow"]
@@ -32,6 +32,7 @@ _CEL_RESERVED = (
 )
 RESERVED_IDS = SCOPE_NAMES | BODY_SCOPE_NAMES | frozenset(_CEL_RESERVED.split())
 ERROR_PORT = "error"
+LOOP_CONDITIONS = ("while", "do_while")
 _NO_RETRY = RetryPolicy()
 
 
@@ -50,6 +51,29 @@ class CompiledNode:
     on_error: str
     has_error_edge: bool
     name: str | None = None
+    body: CompiledGraph | None = None
+    # core.loop's `while` / `do_while`, evaluated per iteration with `loop` in scope.
+    conditions: Mapping[str, Expression] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledGraph:
+    """The nodes and plan of one DAG: a workflow, or the body of a loop or parallel node."""
+
+    nodes: tuple[CompiledNode, ...]
+    index: Mapping[str, int]
+    plan: Plan
+    outputs: Mapping[str, Template] | None
+    leaves: tuple[str, ...]
+    # Per node: the nodes of this graph that read its output (templates, `when`, bodies).
+    readers: tuple[frozenset[int], ...] = ()
+    # Nodes whose output the graph's result needs (its outputs, or its leaves).
+    kept: frozenset[str] = frozenset()
+    scope_var: str | None = None  # "loop" or "parallel" inside a body
+
+    def node(self, node_id: str) -> CompiledNode:
+        """The compiled node called ``node_id``."""
+        return self.nodes[self.index[node_id]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +82,49 @@ class CompiledWorkflow:
 
     workflow: Workflow
     workflow_id: str
-    nodes: tuple[CompiledNode, ...]
-    index: Mapping[str, int]
-    plan: Plan
-    outputs: Mapping[str, Template] | None
-    leaves: tuple[str, ...]
+    graph: CompiledGraph
     inputs: InputsSchema
     warnings: tuple[Diagnostic, ...] = field(default=())
 
+    @property
+    def nodes(self) -> tuple[CompiledNode, ...]:
+        """The top-level nodes, in document order."""
+        return self.graph.nodes
+
+    @property
+    def index(self) -> Mapping[str, int]:
+        """Node id to position."""
+        return self.graph.index
+
+    @property
+    def plan(self) -> Plan:
+        """The top-level DAG in the Rust extension."""
+        return self.graph.plan
+
+    @property
+    def outputs(self) -> Mapping[str, Template] | None:
+        """The compiled ``outputs`` templates, if the document has them."""
+        return self.graph.outputs
+
+    @property
+    def leaves(self) -> tuple[str, ...]:
+        """Top-level nodes without outgoing edges."""
+        return self.graph.leaves
+
     def node(self, node_id: str) -> CompiledNode:
-        """The compiled node called ``node_id``."""
-        return self.nodes[self.index[node_id]]
+        """The compiled top-level node called ``node_id``."""
+        return self.graph.node(node_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What a graph's expressions may read besides its own nodes."""
+
+    scope_names: frozenset[str] = SCOPE_NAMES
+    outer_visible: frozenset[str] = frozenset()  # outer nodes upstream of the enclosing node
+    outer_ids: frozenset[str] = frozenset()  # every outer node id
+    prefix: str = ""  # "each." for diagnostics inside a body
+    scope_var: str | None = None
 
 
 def parse_workflow(raw: Any, *, default_id: str | None = None) -> Workflow:
@@ -94,67 +150,117 @@ def compile_workflow(
 
     Raises ``CompileError`` carrying every diagnostic when any is an error.
     """
-    return _Compiler(workflow, catalog, runtimes).compile()
+    diagnostics: list[Diagnostic] = []
+    compiler = _Compiler(
+        workflow.nodes,
+        workflow.edges,
+        workflow.outputs,
+        catalog=catalog,
+        runtimes=set(runtimes) if runtimes is not None else None,
+        diagnostics=diagnostics,
+        context=_Context(),
+    )
+    graph = compiler.compile()
+    inputs = compiler.inputs_schema(workflow.inputs)
+    if any(d.severity == "error" for d in diagnostics):
+        raise CompileError(diagnostics)
+    return CompiledWorkflow(
+        workflow=workflow,
+        workflow_id=workflow.id or "workflow",
+        graph=graph,
+        inputs=inputs,
+        warnings=tuple(diagnostics),
+    )
 
 
 class _Compiler:
-    def __init__(self, workflow: Workflow, catalog: Catalog, runtimes: Iterable[str] | None):
-        self.workflow = workflow
+    """Compiles one graph (a workflow's, or a body's) into ``CompiledGraph``."""
+
+    def __init__(
+        self,
+        nodes: list[Node],
+        edges: list[Edge],
+        outputs: dict[str, Any] | None,
+        *,
+        catalog: Catalog,
+        runtimes: set[str] | None,
+        diagnostics: list[Diagnostic],
+        context: _Context,
+    ) -> None:
+        self.nodes = nodes
+        self.edges = edges
+        self.outputs = outputs
         self.catalog = catalog
-        self.runtimes = set(runtimes) if runtimes is not None else None
-        self.diagnostics: list[Diagnostic] = []
+        self.runtimes = runtimes
+        self.diagnostics = diagnostics
+        self.context = context
         self.index: dict[str, int] = {}
+        # Names each node reads (its own expressions and, for loops, its body's outer reads).
+        self.reads: dict[int, set[str]] = {}
+        self.outer_reads: set[str] = set()
+        self._output_reads: set[str] = set()
+        self._reader = -1
 
     def error(
         self, code: str, message: str, node: str | None = None, field: str | None = None
     ) -> None:
-        self.diagnostics.append(Diagnostic("error", code, message, node, field))
+        self.diagnostics.append(Diagnostic("error", code, message, self._where(node), field))
 
     def warning(
         self, code: str, message: str, node: str | None = None, field: str | None = None
     ) -> None:
-        self.diagnostics.append(Diagnostic("warning", code, message, node, field))
+        self.diagnostics.append(Diagnostic("warning", code, message, self._where(node), field))
 
-    def compile(self) -> CompiledWorkflow:
-        wf = self.workflow
-        if not wf.nodes:
+    def _where(self, node: str | None) -> str | None:
+        prefix = self.context.prefix
+        if node is None:
+            return prefix.rstrip(".") or None
+        return f"{prefix}{node}"
+
+    def compile(self) -> CompiledGraph:
+        nodes = self.nodes
+        if not nodes:
             self.error(C.EMPTY_WORKFLOW, "the workflow has no nodes", field="nodes")
-        self._check_ids(wf.nodes)
-        types = [self._node_type(node) for node in wf.nodes]
+        self._check_ids(nodes)
+        types = [self._node_type(node) for node in nodes]
         edges = self._check_edges(types)
-        plan = Plan(len(wf.nodes), edges)
+        plan = Plan(len(nodes), edges)
         cycle = plan.find_cycle()
         ancestors: dict[int, frozenset[str]] = {}
         if cycle is not None:
-            names = [wf.nodes[i].id for i in cycle]
+            names = [nodes[i].id for i in cycle]
             path = " -> ".join([*names, names[0]])
             self.error(C.CYCLE, f"the edges form a cycle: {path}", node=names[0], field="edges")
-        inputs = self._inputs_schema()
         error_sources = {src for src, _, port in edges if port == ERROR_PORT}
         compiled: list[CompiledNode] = []
-        for i, (node, node_type) in enumerate(zip(wf.nodes, types, strict=True)):
+        for i, (node, node_type) in enumerate(zip(nodes, types, strict=True)):
             if cycle is None:
-                ancestors[i] = frozenset(wf.nodes[a].id for a in plan.ancestors(i))
+                ancestors[i] = frozenset(nodes[a].id for a in plan.ancestors(i))
+            self.reads[i] = set()
             compiled_node = self._compile_node(
                 node, i, node_type, ancestors.get(i), i in error_sources
             )
             if compiled_node is not None:
                 compiled.append(compiled_node)
         outputs = self._compile_outputs()
-        errors = [d for d in self.diagnostics if d.severity == "error"]
-        if errors:
-            raise CompileError(self.diagnostics)
         has_outgoing = {src for src, _, _ in edges}
-        return CompiledWorkflow(
-            workflow=wf,
-            workflow_id=wf.id or "workflow",
+        leaves = tuple(n.id for i, n in enumerate(nodes) if i not in has_outgoing)
+        readers: list[set[int]] = [set() for _ in nodes]
+        for reader, read in self.reads.items():
+            for name in read:
+                source = self.index.get(name)
+                if source is not None and source != reader:
+                    readers[source].add(reader)
+        kept = set(leaves) if outputs is None else set(self._output_reads)
+        return CompiledGraph(
             nodes=tuple(compiled),
             index=MappingProxyType(dict(self.index)),
             plan=plan,
             outputs=MappingProxyType(outputs) if outputs is not None else None,
-            leaves=tuple(n.id for i, n in enumerate(wf.nodes) if i not in has_outgoing),
-            inputs=inputs,
-            warnings=tuple(self.diagnostics),
+            leaves=leaves,
+            readers=tuple(frozenset(r) for r in readers),
+            kept=frozenset(kept),
+            scope_var=self.context.scope_var,
         )
 
     # ids, types, edges ---------------------------------------------------------------------
@@ -170,6 +276,13 @@ class _Compiler:
                 )
                 continue
             self.index[node.id] = i
+            if node.id in self.context.outer_ids:
+                self.error(
+                    C.DUPLICATE_ID,
+                    f"the id '{node.id}' is already used outside this body",
+                    node=node.id,
+                    field="id",
+                )
             if node.id in RESERVED_IDS:
                 self.error(
                     C.RESERVED_ID,
@@ -197,14 +310,25 @@ class _Compiler:
                 node=node.id,
                 field="type",
             )
-        if node.body is not None:
+        if node.body is not None and node_type.control is None:
             self.error(
                 C.UNEXPECTED_BODY,
                 f"node type '{node.type}' takes no body",
                 node=node.id,
                 field="body",
             )
-        if node_type.runtime == "python" and node_type.isolation == "inline":
+        if node.body is None and node_type.control is not None:
+            self.error(
+                C.MISSING_FIELD,
+                f"a {node.type} node needs a `body` (nodes, edges, outputs)",
+                node=node.id,
+                field="body",
+            )
+        if (
+            node_type.runtime == "python"
+            and node_type.isolation == "inline"
+            and not node_type.control
+        ):
             try:
                 self.catalog.python_handler(node_type)
             except ManifestError as exc:
@@ -212,10 +336,10 @@ class _Compiler:
         return node_type
 
     def _check_edges(self, types: list[NodeType | None]) -> list[tuple[int, int, str]]:
-        nodes = self.workflow.nodes
+        nodes = self.nodes
         edges: list[tuple[int, int, str]] = []
         seen: set[tuple[str, str, str]] = set()
-        for i, edge in enumerate(self.workflow.edges):
+        for i, edge in enumerate(self.edges):
             where = f"edges[{i}]"
             src = self.index.get(edge.source)
             dst = self.index.get(edge.target)
@@ -265,13 +389,21 @@ class _Compiler:
         upstream: frozenset[str] | None,
         has_error_edge: bool,
     ) -> CompiledNode | None:
+        self._reader = index
         when = None
         if node.when is not None:
             when = self._expression(node.when, node.id, "when", upstream)
         expression_params: dict[str, Expression] = {}
         template_values: dict[str, Any] = {}
         expression_keys = set(node_type.expression_params) if node_type else set()
+        control = node_type.control if node_type else None
+        body: CompiledGraph | None = None
+        conditions: dict[str, Expression] = {}
+        if control is not None and node.body is not None:
+            body, conditions = self._compile_body(node, control, upstream)
         for key, value in node.with_.items():
+            if key in conditions or (control == "loop" and key in LOOP_CONDITIONS):
+                continue
             if key in expression_keys:
                 if not isinstance(value, str):
                     self.error(
@@ -311,7 +443,96 @@ class _Compiler:
             on_error=node.on_error,
             has_error_edge=has_error_edge,
             name=node.name,
+            body=body,
+            conditions=MappingProxyType(conditions),
         )
+
+    def _compile_body(
+        self, node: Node, control: str, upstream: frozenset[str] | None
+    ) -> tuple[CompiledGraph | None, dict[str, Expression]]:
+        assert node.body is not None  # checked by the caller
+        var = "loop" if control == "loop" else "parallel"
+        ctx = self.context
+        visible = (upstream or frozenset()) | ctx.outer_visible
+        sub = _Compiler(
+            node.body.nodes,
+            node.body.edges,
+            node.body.outputs,
+            catalog=self.catalog,
+            runtimes=self.runtimes,
+            diagnostics=self.diagnostics,
+            context=_Context(
+                scope_names=ctx.scope_names | {var},
+                outer_visible=frozenset(visible),
+                outer_ids=ctx.outer_ids | frozenset(self.index),
+                prefix=f"{ctx.prefix}{node.id}.",
+                scope_var=var,
+            ),
+        )
+        body = sub.compile()
+        # Outer nodes the body reads are read by the loop node itself: they must stay in memory.
+        self.reads[self._reader] |= sub.outer_reads
+        self._note_outer(sub.outer_reads)
+        conditions: dict[str, Expression] = {}
+        if control == "loop":
+            for key in LOOP_CONDITIONS:
+                source = node.with_.get(key)
+                if source is None:
+                    continue
+                if not isinstance(source, str):
+                    self.error(
+                        C.INVALID_PARAMETERS,
+                        f"'{key}' must be a CEL expression (a string)",
+                        node=node.id,
+                        field=f"with.{key}",
+                    )
+                    continue
+                expression = sub.condition(_strip_braces(source), node.id, f"with.{key}", key)
+                if expression is not None:
+                    conditions[key] = expression
+        self.reads[self._reader] |= sub.outer_reads
+        self._note_outer(sub.outer_reads)
+        return body, conditions
+
+    def condition(self, source: str, loop_id: str, field: str, key: str) -> Expression | None:
+        """A loop's `while`/`do_while`, checked in the body's scope (outer names, `loop`, and
+        for `do_while` the body's own nodes)."""
+        try:
+            expression = compile_expression(source)
+        except ExpressionError as exc:
+            self.diagnostics.append(
+                Diagnostic(
+                    "error",
+                    C.EXPRESSION_SYNTAX,
+                    f"{exc.message} in {source!r}",
+                    self.context.prefix.rstrip(".") or loop_id,
+                    field,
+                )
+            )
+            return None
+        body_ids = frozenset(self.index) if key == "do_while" else frozenset()
+        saved = self.context.prefix
+        for name in sorted(expression.references):
+            if name in self.context.scope_names or name in body_ids:
+                continue
+            if name in self.context.outer_visible:
+                self.outer_reads.add(name)
+                continue
+            self.diagnostics.append(
+                Diagnostic(
+                    "error",
+                    C.UNKNOWN_REFERENCE if name not in self.context.outer_ids else C.NOT_UPSTREAM,
+                    f"'{name}' cannot be read in `{key}`"
+                    + (" (body nodes are readable in do_while only)" if name in self.index else ""),
+                    saved.rstrip("."),
+                    field,
+                )
+            )
+        return expression
+
+    def _note_outer(self, names: set[str]) -> None:
+        # Names a nested body reads that live outside this graph are outer reads here too.
+        self.outer_reads |= {n for n in names if n not in self.index}
 
     def _check_params(
         self,
@@ -371,8 +592,10 @@ class _Compiler:
         field: str,
         upstream: frozenset[str] | None,
     ) -> None:
+        ctx = self.context
+        reads = self._output_reads if node is None else self.reads[self._reader]
         for name in sorted(expression.references):
-            if name in SCOPE_NAMES:
+            if name in ctx.scope_names:
                 continue
             if name in BODY_SCOPE_NAMES:
                 self.error(
@@ -381,29 +604,41 @@ class _Compiler:
                     node,
                     field,
                 )
-            elif name not in self.index:
-                hint = _suggest(name, [*self.index, *SCOPE_NAMES])
+            elif name in self.index:
+                reads.add(name)
+                if node is not None and name == node:
+                    self.error(
+                        C.NOT_UPSTREAM, f"a node cannot read its own output ('{name}')", node, field
+                    )
+                elif upstream is not None and name not in upstream:
+                    self.error(
+                        C.NOT_UPSTREAM,
+                        f"'{name}' is not upstream of '{node}': add an edge path from it, "
+                        "so its output exists when this node runs",
+                        node,
+                        field,
+                    )
+            elif name in ctx.outer_visible:
+                self.outer_reads.add(name)
+            elif name in ctx.outer_ids:
+                loop_node = ctx.prefix.rstrip(".").rsplit(".", 1)[-1]
+                self.error(
+                    C.NOT_UPSTREAM,
+                    f"'{name}' is not upstream of '{loop_node}', whose body reads it",
+                    node,
+                    field,
+                )
+            else:
+                hint = _suggest(name, [*self.index, *ctx.scope_names, *ctx.outer_visible])
                 self.error(
                     C.UNKNOWN_REFERENCE,
                     f"'{name}' is not a node id nor a name in scope{hint}",
                     node,
                     field,
                 )
-            elif node is not None and name == node:
-                self.error(
-                    C.NOT_UPSTREAM, f"a node cannot read its own output ('{name}')", node, field
-                )
-            elif upstream is not None and name not in upstream:
-                self.error(
-                    C.NOT_UPSTREAM,
-                    f"'{name}' is not upstream of '{node}': add an edge path from it, "
-                    "so its output exists when this node runs",
-                    node,
-                    field,
-                )
 
     def _compile_outputs(self) -> dict[str, Template] | None:
-        outputs = self.workflow.outputs
+        outputs = self.outputs
         if outputs is None:
             return None
         compiled: dict[str, Template] = {}
@@ -412,8 +647,8 @@ class _Compiler:
             compiled[name] = template if template is not None else Const(None)
         return compiled
 
-    def _inputs_schema(self) -> InputsSchema:
-        schema = self.workflow.inputs
+    def inputs_schema(self, schema: dict[str, Any] | None) -> InputsSchema:
+        """The workflow's inputs schema, checked; a diagnostic when it is not JSON Schema."""
         try:
             return InputsSchema(schema)
         except jsonschema.SchemaError as exc:

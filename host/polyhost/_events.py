@@ -15,6 +15,7 @@ class EventType(StrEnum):
     """Every transition of a run or a node."""
 
     RUN_STARTED = "run.started"
+    RUN_RESUMED = "run.resumed"
     RUN_PAUSED = "run.paused"
     RUN_COMPLETED = "run.completed"
     RUN_FAILED = "run.failed"
@@ -25,6 +26,7 @@ class EventType(StrEnum):
     NODE_SKIPPED = "node.skipped"
     NODE_RETRYING = "node.retrying"
     NODE_CANCELLED = "node.cancelled"
+    NODE_PAUSED = "node.paused"
     NODE_CHUNK = "node.chunk"
     LOG = "log"
 

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import secrets
+import socket
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import anyio
+import anyio.to_thread
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._catalog import Catalog
 from ._compiler import CompiledWorkflow, compile_workflow, parse_workflow
 from ._diagnostics import Diagnostic
-from ._engine import EngineSettings, Execution
-from ._errors import CompileError, RunStateError
+from ._engine import EngineSettings, Execution, Resumption
+from ._errors import CompileError, InputError, RunStateError
 from ._events import Event
 from ._imports import backend_options
 from ._limiter import NodeSlots
@@ -27,11 +33,13 @@ from ._result import RunResult, RunStatus
 from ._router import RuntimeRouter
 from .runtimes import PythonRuntime
 from .store import RunRecord, RunStore, default_home, open_store
+from .store._base import Owner
 
 __all__ = ["Host", "HostConfig", "new_run_id"]
 
 Target = CompiledWorkflow | Workflow | str | Path
 _DEFAULT: Any = object()
+_COMPILE_CACHE_SIZE = 64
 
 
 class HostConfig(BaseModel):
@@ -47,6 +55,12 @@ class HostConfig(BaseModel):
     )
     max_output_bytes: int = Field(16 * 1024 * 1024, ge=1, description="largest node output")
     process_workers: int | None = Field(None, ge=1, description="size of the process pool")
+    lease_seconds: float = Field(
+        15.0, gt=0, description="how long a run stays ours without a renewal (crash recovery)"
+    )
+    renew_every: float = Field(
+        1.0, gt=0, description="lease renewal period; also how soon a cancel from elsewhere lands"
+    )
 
 
 def new_run_id() -> str:
@@ -88,7 +102,9 @@ class Host:
         self._limiter: NodeSlots | None = None
         self._active: dict[str, Execution] = {}
         self._manifests: dict[int, str] = {}
+        self._compiled: OrderedDict[tuple[int, str], CompiledWorkflow] = OrderedDict()
         self._closed = False
+        self.owner = Owner(host_id=new_run_id(), hostname=socket.gethostname(), pid=os.getpid())
 
     # loading and compiling -----------------------------------------------------------------
 
@@ -117,6 +133,19 @@ class Host:
     def compile(self, workflow: Workflow) -> CompiledWorkflow:
         """The immutable plan of ``workflow``; ``CompileError`` carries every diagnostic."""
         return compile_workflow(workflow, self.catalog, runtimes=self.router.runtimes)
+
+    def _compile_cached(self, workflow: Workflow) -> CompiledWorkflow:
+        # Resuming many runs of one workflow compiles it once (per catalog version).
+        key = (self.catalog.version, workflow.model_dump_json(by_alias=True))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self.compile(workflow)
+            self._compiled[key] = compiled
+            if len(self._compiled) > _COMPILE_CACHE_SIZE:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(key)
+        return compiled
 
     # running -------------------------------------------------------------------------------
 
@@ -166,16 +195,141 @@ class Host:
             limiter=self._capacity(),
             store=self.store,
             subscribers=[on_event] if on_event is not None else None,
-            settings=EngineSettings(
-                max_output_bytes=self.config.max_output_bytes, env=self._allowed_env()
-            ),
+            settings=self._settings(),
             record=record,
+            owner=self.owner,
         )
-        self._active[run_id] = execution
+        return await self._execute(execution)
+
+    async def _execute(self, execution: Execution) -> RunResult:
+        self._active[execution.run_id] = execution
         try:
             return await execution.execute()
         finally:
-            self._active.pop(run_id, None)
+            self._active.pop(execution.run_id, None)
+
+    # durable runs --------------------------------------------------------------------------
+
+    async def resume(
+        self,
+        run_id: str,
+        inputs: dict[str, Any] | None = None,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> RunResult:
+        """Continue a paused run, or a run whose host died, in this process.
+
+        ``inputs`` answers a ``core.approval`` (checked against its ``schema``: ``InputError``)
+        or reaches a handler's own pause as ``ctx.resume_input``. Nodes that completed are not
+        run again; a node that was in flight runs again with the same ``idempotency_key``.
+        Raises ``RunStateError`` for a finished run or one a live host owns.
+        """
+        store = self._require_store()
+        await store.flush()
+        stored = await anyio.to_thread.run_sync(store.get_result, run_id)
+        if stored.status is RunStatus.PAUSED:
+            _check_resume_input(stored.pause, inputs)
+        record = await anyio.to_thread.run_sync(
+            functools.partial(
+                store.claim_run,
+                stored.execution_id,
+                self.owner,
+                self.config.lease_seconds,
+                statuses=(RunStatus.PAUSED, RunStatus.RUNNING, RunStatus.PENDING),
+            )
+        )
+        return await self._continue(record, inputs, on_event)
+
+    async def retry(
+        self, run_id: str, *, on_event: Callable[[Event], None] | None = None
+    ) -> RunResult:
+        """Continue a failed run from the nodes that failed, keeping every completed output."""
+        store = self._require_store()
+        await store.flush()
+        record = await anyio.to_thread.run_sync(
+            functools.partial(
+                store.claim_run,
+                run_id,
+                self.owner,
+                self.config.lease_seconds,
+                statuses=(RunStatus.FAILED,),
+            )
+        )
+        return await self._continue(record, None, on_event)
+
+    async def cancel_run(self, run_id: str) -> RunStatus:
+        """Cancel a run wherever it executes; a paused run is cancelled at once.
+
+        Returns ``running`` when the request went to the host executing it (which stops it
+        within ``renew_every`` seconds) and ``cancelled`` when it is already done.
+        """
+        if self.cancel(run_id):
+            return RunStatus.RUNNING
+        store = self._require_store()
+        await store.flush()
+        return await anyio.to_thread.run_sync(store.request_cancel, run_id)
+
+    async def resume_due(self) -> list[RunResult]:
+        """Resume every paused run whose timer is due and every run whose host died."""
+        store = self._require_store()
+        due = await anyio.to_thread.run_sync(store.due_runs, time.time())
+        results: list[RunResult] = []
+
+        async def one(run_id: str) -> None:
+            with contextlib.suppress(RunStateError):  # another host took it first
+                results.append(await self.resume(run_id))
+
+        async with anyio.create_task_group() as tg:
+            for run_id in due:
+                if run_id not in self._active:
+                    tg.start_soon(one, run_id)
+        return results
+
+    async def serve(self, *, poll_every: float = 1.0) -> None:
+        """Run forever, waking due timers and taking over runs whose host died."""
+        async with anyio.create_task_group() as tg:
+            while not self._closed:
+                tg.start_soon(self.resume_due)
+                await anyio.sleep(poll_every)
+
+    async def _continue(
+        self,
+        record: RunRecord,
+        resume_input: dict[str, Any] | None,
+        on_event: Callable[[Event], None] | None,
+    ) -> RunResult:
+        store = self._require_store()
+        try:
+            for manifest in (record.manifest or "").split(os.pathsep):
+                if manifest and Path(manifest).is_file():
+                    self.catalog.load_manifest(manifest)
+            compiled = self._compile_cached(
+                parse_workflow(record.document, default_id=record.workflow_id)
+            )
+            nodes = await anyio.to_thread.run_sync(store.load_nodes, record.run_id)
+            events = await anyio.to_thread.run_sync(store.events, record.run_id)
+        except BaseException:
+            store.release_run(record.run_id, self.owner)
+            raise
+        execution = Execution(
+            compiled,
+            record.inputs,
+            run_id=record.run_id,
+            router=self.router,
+            limiter=self._capacity(),
+            store=store,
+            subscribers=[on_event] if on_event is not None else None,
+            settings=self._settings(),
+            record=record,
+            owner=self.owner,
+            resumption=Resumption(
+                nodes=nodes,
+                last_seq=events[-1].seq if events else 0,
+                resume_input=resume_input,
+                started_at=record.started_at,
+            ),
+        )
+        return await self._execute(execution)
 
     def run_sync(
         self, target: Target, inputs: dict[str, Any] | None = None, **kwargs: Any
@@ -281,6 +435,14 @@ class Host:
             self._limiter = NodeSlots(self.config.concurrency)
         return self._limiter
 
+    def _settings(self) -> EngineSettings:
+        return EngineSettings(
+            max_output_bytes=self.config.max_output_bytes,
+            env=self._allowed_env(),
+            lease_seconds=self.config.lease_seconds,
+            renew_every=self.config.renew_every,
+        )
+
     def _allowed_env(self) -> dict[str, str]:
         return {name: os.environ[name] for name in self.config.env_allow if name in os.environ}
 
@@ -288,3 +450,31 @@ class Host:
         if self.store is None:
             raise RunStateError("this host runs without a store, so it keeps no history")
         return self.store
+
+
+def _check_resume_input(pause: dict[str, Any] | None, inputs: dict[str, Any] | None) -> None:
+    """Refuse, before taking the run over, input that an approval it waits for would refuse."""
+    for waiting in (pause or {}).get("waiting", []):
+        if waiting.get("kind") != "approval":
+            continue
+        node = waiting.get("node")
+        if inputs is None:
+            raise InputError(
+                f"the run waits for approval at node '{node}': resume it with input "
+                f"(--input K=V) that matches its schema",
+                field=node,
+            )
+        schema = waiting.get("schema") or {"type": "object"}
+        validator = jsonschema.Draft202012Validator(schema)
+        errors = sorted(validator.iter_errors(inputs), key=lambda e: list(e.absolute_path))
+        if errors:
+            first = errors[0]
+            where = ".".join(str(p) for p in first.absolute_path) or None
+            raise InputError(
+                f"resume input for node '{node}': "
+                + "; ".join(
+                    f"'{'.'.join(str(p) for p in e.absolute_path) or '(root)'}': {e.message}"
+                    for e in errors
+                ),
+                field=where,
+            )

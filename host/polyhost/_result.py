@@ -47,6 +47,11 @@ class NodeResult:
     error: dict[str, Any] | None = None
     started_at: float | None = None
     duration_ms: float | None = None
+    # What a resumed run needs to rebuild the scheduler: the ports the node settled on, the
+    # order in which nodes settled, and why a node was skipped or how its failure was handled.
+    ports: list[str] | None = None
+    settled_seq: int | None = None
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The node's entry in the result object."""
@@ -72,6 +77,7 @@ class RunResult:
     nodes: dict[str, NodeResult] = field(default_factory=dict)
     started_at: float | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
+    pause: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,6 +94,7 @@ class RunResult:
             "error": self.error,
             "duration_ms": self.duration_ms,
             "nodes": {node_id: node.to_dict() for node_id, node in self.nodes.items()},
+            "pause": self.pause,
         }
 
     @classmethod
@@ -111,4 +118,5 @@ class RunResult:
             error=data.get("error"),
             duration_ms=data.get("duration_ms", 0.0),
             nodes=nodes,
+            pause=data.get("pause"),
         )

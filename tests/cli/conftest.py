@@ -30,7 +30,8 @@ class Outcome:
 Polyhost = Callable[..., Outcome]
 
 
-def _command() -> list[str]:
+def polyhost_command() -> list[str]:
+    """The argv prefix that starts the installed `polyhost` command."""
     script = Path(sys.executable).parent / "polyhost"
     if script.is_file():
         return [str(script)]
@@ -46,7 +47,7 @@ def polyhost(tmp_path: Path) -> Polyhost:
 
     def run(*args: str, input_text: str | None = None) -> Outcome:
         done = subprocess.run(
-            [*_command(), *args],
+            [*polyhost_command(), *args],
             cwd=tmp_path,
             env=env,
             input=input_text,

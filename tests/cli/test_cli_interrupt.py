@@ -16,7 +16,7 @@ SLOW = """
 version: 1
 nodes:
   - {id: first, type: core.transform, with: {value: 1}}
-  - {id: slow, type: core.wait, with: {duration: 60s}}
+  - {id: slow, type: core.wait, with: {duration: 40s}}
   - {id: after, type: core.log, with: {message: never}}
 edges:
   - {from: first, to: slow}

@@ -29,7 +29,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 runs_app = typer.Typer(
-    help="The execution history: list, show, rerun, events.",
+    help="The execution history: list, show, events; rerun, resume, retry, cancel.",
     no_args_is_help=True,
 )
 app.add_typer(runs_app, name="runs")
@@ -53,6 +53,25 @@ NodesOption = Annotated[
         show_default=False,
     ),
 ]
+InputOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        "-i",
+        metavar="KEY=VALUE",
+        help="An input; VALUE is read as JSON when it parses, else as text. Repeatable.",
+        show_default=False,
+    ),
+]
+InputsFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--inputs",
+        metavar="FILE.json",
+        help="A JSON object of inputs; --input values override its keys.",
+        show_default=False,
+    ),
+]
 FileArgument = Annotated[Path, typer.Argument(metavar="FILE", help="The workflow (YAML or JSON).")]
 RunIdArgument = Annotated[str, typer.Argument(metavar="ID", help="A run id, or a unique prefix.")]
 
@@ -61,30 +80,13 @@ RunIdArgument = Annotated[str, typer.Argument(metavar="ID", help="A run id, or a
 def run(
     file: FileArgument,
     *,
-    input_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input",
-            "-i",
-            metavar="KEY=VALUE",
-            help="An input; VALUE is read as JSON when it parses, else as text. Repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    inputs: Annotated[
-        Path | None,
-        typer.Option(
-            "--inputs",
-            metavar="FILE.json",
-            help="A JSON object of inputs; --input values override its keys.",
-            show_default=False,
-        ),
-    ] = None,
+    input_: InputOption = None,
+    inputs: InputsFileOption = None,
     nodes: NodesOption = None,
     json_: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Run a workflow, with live progress on a terminal."""
+    """Run a workflow, with live progress on a terminal; a paused run exits 0."""
     guarded(
         lambda: _commands.run_workflow(
             file, input_ or [], inputs_file=inputs, nodes=nodes, as_json=json_, db=db
@@ -162,6 +164,34 @@ def runs_show(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = N
 def runs_rerun(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
     """Run a stored run again from the start: same document, same inputs, a new id."""
     guarded(lambda: _commands.rerun(run_id, json_, db), json_errors=json_)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: RunIdArgument,
+    *,
+    input_: InputOption = None,
+    inputs: InputsFileOption = None,
+    json_: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Continue a paused run (--input: what it waits for), or one whose host died."""
+    guarded(
+        lambda: _commands.resume(run_id, input_ or [], inputs_file=inputs, as_json=json_, db=db),
+        json_errors=json_,
+    )
+
+
+@runs_app.command("retry")
+def runs_retry(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
+    """Continue a failed run from its failed nodes, keeping what completed."""
+    guarded(lambda: _commands.retry(run_id, json_, db), json_errors=json_)
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
+    """Cancel a run, wherever it executes; a paused run is cancelled at once."""
+    guarded(lambda: _commands.cancel(run_id, json_, db))
 
 
 @runs_app.command("events")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.text import Text
 from .._catalog import Catalog
 from .._diagnostics import Diagnostic
 from .._errors import ManifestError, RunStateError, WorkflowLoadError
+from .._events import Event
 from .._host import Host, HostConfig
 from .._result import RunResult, RunStatus
 from ..store import RunStore, RunSummary, default_home, open_store
@@ -19,6 +21,7 @@ from ._guard import EXIT_INVALID, EXIT_OK, exit_status, interrupt_cancels, run_a
 from ._inputs import parse_inputs
 from ._progress import LiveProgress, NullProgress, PlainProgress, Progress
 from ._render import (
+    STATUS_STYLE,
     event_line,
     print_json,
     run_details,
@@ -29,14 +32,19 @@ from ._render import (
 )
 
 __all__ = [
+    "cancel",
     "catalog",
     "compile_workflow",
     "list_runs",
     "rerun",
+    "resume",
+    "retry",
     "run_workflow",
     "show_events",
     "show_run",
 ]
+
+OnEvent = Callable[[Event], None]
 
 
 def run_workflow(
@@ -50,44 +58,86 @@ def run_workflow(
 ) -> int:
     """``polyhost run``."""
     inputs = parse_inputs(pairs, inputs_file)
-    console = stdout_console()
 
-    async def main() -> RunResult:
-        async with Host(HostConfig(home=default_home(), db=db)) as host:
-            workflow = host.load(file, nodes)
-            compiled = host.compile(workflow)
-            _print_diagnostics(compiled.warnings)
-            progress = _progress(
-                console, as_json, [n.id for n in workflow.nodes], compiled.workflow_id
-            )
-            with progress, interrupt_cancels(host):
-                # The model, not the plan: the host then records the manifests it came with,
-                # which `runs rerun` needs to find the same node types.
-                return await host.run(
-                    workflow, inputs, on_event=progress.on_event, source=str(file.resolve())
-                )
+    def prepare(host: Host) -> _Launch:
+        workflow = host.load(file, nodes)
+        compiled = host.compile(workflow)
+        _print_diagnostics(compiled.warnings)
+        # The model, not the plan: the host then records the manifests it came with, which
+        # `runs rerun` needs to find the same node types.
+        return _Launch(
+            [n.id for n in workflow.nodes],
+            compiled.workflow_id,
+            lambda on_event: host.run(
+                workflow, inputs, on_event=on_event, source=str(file.resolve())
+            ),
+        )
 
-    return _finish(run_async(main), as_json, console)
+    return _execute(prepare, as_json, db)
 
 
 def rerun(run_id: str, as_json: bool, db: str | None) -> int:
-    """``polyhost runs rerun``."""
-    console = stdout_console()
+    """``polyhost runs rerun``: a new run with the stored run's document and inputs."""
+    return _execute(
+        lambda host: _stored_run(
+            host, run_id, lambda full_id, on_event: host.rerun(full_id, on_event=on_event)
+        ),
+        as_json,
+        db,
+    )
 
-    async def main() -> RunResult:
+
+def resume(
+    run_id: str, pairs: list[str], *, inputs_file: Path | None, as_json: bool, db: str | None
+) -> int:
+    """``polyhost runs resume``: continue a paused run, or one whose host died."""
+    # No input at all is not an empty input: a timer or a crashed run takes none.
+    inputs = parse_inputs(pairs, inputs_file) if pairs or inputs_file else None
+    return _execute(
+        lambda host: _stored_run(
+            host,
+            run_id,
+            lambda full_id, on_event: host.resume(full_id, inputs, on_event=on_event),
+            carry_over=True,
+        ),
+        as_json,
+        db,
+    )
+
+
+def retry(run_id: str, as_json: bool, db: str | None) -> int:
+    """``polyhost runs retry``: continue a failed run from its failed nodes."""
+    return _execute(
+        lambda host: _stored_run(
+            host,
+            run_id,
+            lambda full_id, on_event: host.retry(full_id, on_event=on_event),
+            carry_over=True,
+        ),
+        as_json,
+        db,
+    )
+
+
+def cancel(run_id: str, as_json: bool, db: str | None) -> int:
+    """``polyhost runs cancel``: stop a run wherever it executes, or a paused one at once."""
+
+    async def main() -> tuple[str, RunStatus]:
         async with Host(HostConfig(home=default_home(), db=db)) as host:
-            store = _store_of(host)
-            record = store.get_record(run_id)
-            node_ids = [
-                str(node["id"])
-                for node in record.document.get("nodes") or []
-                if isinstance(node, dict) and "id" in node
-            ]
-            progress = _progress(console, as_json, node_ids, record.workflow_id)
-            with progress, interrupt_cancels(host):
-                return await host.rerun(record.run_id, on_event=progress.on_event)
+            full_id = _store_of(host).get_record(run_id).run_id
+            return full_id, await host.cancel_run(full_id)
 
-    return _finish(run_async(main), as_json, console)
+    full_id, status = run_async(main)
+    if as_json:
+        print_json({"execution_id": full_id, "status": status.value})
+        return EXIT_OK
+    console = stdout_console()
+    if status is RunStatus.CANCELLED:
+        line = Text("cancelled", style=STATUS_STYLE["cancelled"])
+    else:
+        line = Text("cancel requested (the host running it stops it within a few seconds)")
+    console.print(Text.assemble(line, (f"  run {full_id}", "dim")))
+    return EXIT_OK
 
 
 def compile_workflow(file: Path, nodes: Path | None, as_json: bool) -> int:
@@ -149,7 +199,7 @@ def show_run(run_id: str, as_json: bool, db: str | None) -> int:
             return EXIT_OK
         record = store.get_record(result.execution_id)
         count = len(store.events(result.execution_id))
-    stdout_console().print(run_details(result, record, count))
+    stdout_console().print(run_details(result, record, count, db=db))
     return EXIT_OK
 
 
@@ -167,21 +217,69 @@ def show_events(run_id: str, as_json: bool, db: str | None) -> int:
     return EXIT_OK
 
 
-def _finish(result: RunResult, as_json: bool, console: Console) -> int:
+@dataclass(slots=True)
+class _Launch:
+    """What a command that executes a run needs: the board's rows, its title, the call."""
+
+    node_ids: list[str]
+    title: str
+    start: Callable[[OnEvent], Awaitable[RunResult]]
+    known: dict[str, str] = field(default_factory=dict)  # node statuses a continued run had
+
+
+def _execute(prepare: Callable[[Host], _Launch], as_json: bool, db: str | None) -> int:
+    """The one path of run, rerun, resume and retry: host, progress, Ctrl-C, summary."""
+    console = stdout_console()
+
+    async def main() -> RunResult:
+        async with Host(HostConfig(home=default_home(), db=db)) as host:
+            launch = prepare(host)
+            progress = _progress(console, as_json, launch)
+            with progress, interrupt_cancels(host):
+                return await launch.start(progress.on_event)
+
+    result = run_async(main)
     # Printed only once the host is closed: a failure while closing must not follow a
     # printed result (stdout holds exactly one JSON object).
     if as_json:
         print_json(result.to_dict())
     else:
-        console.print(run_summary(result))
+        console.print(run_summary(result, db=db))
     return exit_status(result.status)
 
 
-def _progress(console: Console, as_json: bool, node_ids: list[str], title: str) -> Progress:
+def _stored_run(
+    host: Host,
+    run_id: str,
+    start: Callable[[str, OnEvent], Awaitable[RunResult]],
+    *,
+    carry_over: bool = False,
+) -> _Launch:
+    store = _store_of(host)
+    record = store.get_record(run_id)
+    node_ids = [
+        str(node["id"])
+        for node in record.document.get("nodes") or []
+        if isinstance(node, dict) and "id" in node
+    ]
+    known: dict[str, str] = {}
+    if carry_over:
+        # A continued run keeps what its nodes did; the board starts from there.
+        nodes = store.get_result(record.run_id).nodes
+        known = {node_id: node.status.value for node_id, node in nodes.items()}
+    return _Launch(
+        node_ids,
+        record.workflow_id,
+        lambda on_event: start(record.run_id, on_event),
+        known,
+    )
+
+
+def _progress(console: Console, as_json: bool, launch: _Launch) -> Progress:
     if as_json:
         return NullProgress()
     if console.is_terminal:
-        return LiveProgress(console, node_ids, title)
+        return LiveProgress(console, launch.node_ids, launch.title, known=launch.known)
     return PlainProgress(console)
 
 
@@ -189,7 +287,7 @@ def _print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     err = stderr_console()
     for diagnostic in diagnostics:
         style = "bold red" if diagnostic.severity == "error" else "bold yellow"
-        err.print(Text(f"{diagnostic.severity}: ", style=style) + Text(diagnostic.render()))
+        err.print(Text.assemble((f"{diagnostic.severity}: ", style), diagnostic.render()))
 
 
 def _store_of(host: Host) -> RunStore:

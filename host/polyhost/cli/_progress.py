@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
@@ -31,8 +31,12 @@ _NODE_STATUS: dict[EventType, str] = {
     EventType.NODE_FAILED: "failed",
     EventType.NODE_SKIPPED: "skipped",
     EventType.NODE_CANCELLED: "cancelled",
+    EventType.NODE_PAUSED: "paused",
 }
 _FINAL = frozenset({"completed", "failed", "skipped", "cancelled"})
+# Paused is not final (the node runs on when the run resumes), but nothing moves meanwhile.
+_SETTLED = _FINAL | {"paused"}
+_COUNTED = ("completed", "failed", "skipped", "running", "paused", "cancelled")
 
 
 class Progress(Protocol):
@@ -80,7 +84,7 @@ class PlainProgress:
         if self._start is None:
             self._start = event.ts
         stamp = f"+{event.ts - self._start:7.3f}s "
-        self._console.print(Text(stamp, style="dim") + line)
+        self._console.print(Text.assemble((stamp, "dim"), line))
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -107,10 +111,21 @@ class LiveProgress:
     holds only for a dictionary update.
     """
 
-    def __init__(self, console: Console, node_ids: Iterable[str], title: str) -> None:
+    def __init__(
+        self,
+        console: Console,
+        node_ids: Iterable[str],
+        title: str,
+        *,
+        known: Mapping[str, str] | None = None,
+    ) -> None:
         self._console = console
         self._title = title
         self._rows: dict[str, _Row] = {node: _Row(node) for node in node_ids}
+        # A resumed or retried run: its nodes start where the stored run left them.
+        for node, status in (known or {}).items():
+            if status in _SETTLED:
+                self._rows.setdefault(node, _Row(node)).status = status
         self._lock = threading.Lock()
         self._begin = time.time()
         self._run_id: str | None = None
@@ -124,7 +139,9 @@ class LiveProgress:
         if event.type is EventType.LOG:
             message = str(event.data.get("message", ""))
             level = str(event.data.get("level", "info"))
-            self._console.print(Text(f"{event.node or 'run'} [{level}] ", style="dim") + message)
+            self._console.print(
+                Text.assemble((f"{event.node or 'run'} [{level}] ", "dim"), message)
+            )
             return
         status = _NODE_STATUS.get(event.type)
         if status is None or event.node is None:
@@ -164,7 +181,7 @@ class LiveProgress:
         footer.append("  ")
         done = counts["completed"] + counts["failed"] + counts["skipped"] + counts["cancelled"]
         footer.append(f"{done}/{len(rows)} done")
-        for status in ("completed", "failed", "skipped", "running", "cancelled"):
+        for status in ("completed", "failed", "skipped", "running", "paused", "cancelled"):
             if counts[status]:
                 footer.append(f"  {counts[status]} {status}", style=STATUS_STYLE[status])
         footer.append(f"  {format_ms((now - self._begin) * 1000)}", style="dim")
@@ -197,7 +214,7 @@ def _apply(row: _Row, status: str, event: Event) -> None:
         row.spinner = Spinner("dots", style="yellow")
     elif status == "retrying":
         row.note = _retry_note(data)
-    elif status in _FINAL:
+    elif status in _SETTLED:
         if row.started is not None:
             row.duration_ms = _duration(data, (event.ts - row.started) * 1000)
         row.spinner = None
@@ -207,6 +224,8 @@ def _apply(row: _Row, status: str, event: Event) -> None:
             row.note = str(data.get("reason", ""))
         elif status == "completed":
             row.note = f"attempt {row.attempt}" if row.attempt > 1 else ""
+        elif status == "paused":
+            row.note = _pause_note(data)
 
 
 def _cells(row: _Row, now: float) -> tuple[RenderableType, ...]:
@@ -226,7 +245,7 @@ def _visible(rows: list[_Row], limit: int) -> list[_Row]:
     if len(rows) <= limit:
         return rows
     # Too many for the screen: what needs attention first, then the latest finished.
-    rank = {"failed": 0, "running": 1, "retrying": 1, "cancelled": 2}
+    rank = {"failed": 0, "paused": 0, "running": 1, "retrying": 1, "cancelled": 2}
     order = sorted(
         range(len(rows)),
         key=lambda i: (rank.get(rows[i].status, 3), -(rows[i].started or 0.0)),
@@ -236,7 +255,7 @@ def _visible(rows: list[_Row], limit: int) -> list[_Row]:
 
 
 def _count(rows: list[_Row]) -> dict[str, int]:
-    counts = dict.fromkeys(("completed", "failed", "skipped", "running", "cancelled"), 0)
+    counts = dict.fromkeys(_COUNTED, 0)
     for row in rows:
         key = "running" if row.status == "retrying" else row.status
         if key in counts:
@@ -274,7 +293,20 @@ def _plain_line(event: Event) -> Text | None:
         text.append(": " + _retry_note(data))
     elif status == "skipped" and data.get("reason"):
         text.append(f" ({data['reason']})")
+    elif status == "paused" and _pause_note(data):
+        text.append(f" ({_pause_note(data)})")
     return text
+
+
+def _pause_note(data: dict[str, Any]) -> str:
+    # The event carries the pause object, or holds it under "pause".
+    nested = data.get("pause")
+    pause: dict[str, Any] = nested if isinstance(nested, dict) else data
+    kind = str(pause.get("kind") or "")
+    prompt = str(pause.get("prompt") or "")
+    if kind and prompt:
+        return f"{kind}: {prompt}"
+    return kind or prompt
 
 
 def _error_note(error: Any) -> str:

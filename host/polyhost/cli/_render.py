@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Iterable
 from datetime import datetime
@@ -18,7 +19,7 @@ from .._catalog import NodeType
 from .._diagnostics import Diagnostic
 from .._errors import CompileError, ExpressionError, InputError, NodeError, PolyhostError
 from .._events import Event
-from .._result import RunResult
+from .._result import RunResult, RunStatus
 from ..store import RunRecord, RunSummary
 
 __all__ = [
@@ -31,12 +32,15 @@ __all__ = [
     "event_line",
     "format_ms",
     "format_time",
+    "pause_text",
     "print_json",
+    "resume_command",
     "run_details",
     "run_summary",
     "runs_table",
     "stderr_console",
     "stdout_console",
+    "waiting",
 ]
 
 _PIPE_WIDTH = 240
@@ -134,8 +138,12 @@ def diagnostic_dicts(exc: PolyhostError) -> list[dict[str, Any]]:
     return [Diagnostic("error", exc.code, exc.message, node, field).to_dict()]
 
 
-def run_summary(result: RunResult) -> RenderableType:
-    """The lines after a run: status and duration, then outputs or the error."""
+def run_summary(result: RunResult, *, db: str | None = None) -> RenderableType:
+    """The lines after a run: status and duration, then outputs or the error.
+
+    A paused run says what it waits for and the command that resumes it (with ``db``, the
+    ``--db`` the run was started with).
+    """
     status = result.status.value
     head = Text()
     head.append(f"{STATUS_ICON.get(status, '')} {status}".strip(), style=STATUS_STYLE[status])
@@ -143,15 +151,84 @@ def run_summary(result: RunResult) -> RenderableType:
     head.append(f"  run {result.execution_id}", style="dim")
     parts: list[RenderableType] = [head]
     if result.error:
-        parts.append(Text("error: ", style="bold red") + Text(_result_error(result.error)))
+        # assemble, not +: a Text's style covers all that is appended to it.
+        parts.append(Text.assemble(("error: ", "bold red"), _result_error(result.error)))
+    if result.status is RunStatus.PAUSED:
+        for entry in waiting(result.pause):
+            parts.append(Text.assemble(("waiting for: ", "bold blue"), pause_text(entry)))
+        command = resume_command(result.execution_id, result.pause, db)
+        parts.append(Text.assemble(("resume with: ", "bold"), command))
     if result.outputs is not None:
         parts.append(Text("outputs:", style="bold"))
         parts.append(_json(result.outputs))
     return Group(*parts)
 
 
-def run_details(result: RunResult, record: RunRecord, event_count: int) -> RenderableType:
-    """``runs show``: the run, its inputs and outputs, a node table and the event count."""
+def waiting(pause: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What a paused run waits for, one entry per paused node.
+
+    The result's ``pause`` lists them under ``waiting``; a lone entry (``node``, ``kind``, ...)
+    is read as a list of one.
+    """
+    if not pause:
+        return []
+    entries = pause.get("waiting")
+    if isinstance(entries, list):
+        return [entry for entry in entries if isinstance(entry, dict)]
+    return [pause]
+
+
+def pause_text(entry: dict[str, Any]) -> str:
+    """One paused node in one line: node, kind, prompt and timer."""
+    text = f"node '{entry['node']}'" if entry.get("node") else "the run"
+    kind = entry.get("kind")
+    if kind:
+        text += f" ({kind})"
+    if entry.get("prompt"):
+        text += f": {entry['prompt']}"
+    wake_at = entry.get("wake_at")
+    if isinstance(wake_at, int | float) and not isinstance(wake_at, bool):
+        text += f", due at {format_time(wake_at)}"
+    return text
+
+
+def resume_command(run_id: str, pause: dict[str, Any] | None, db: str | None = None) -> str:
+    """The command line that resumes a paused run, with an ``--input`` per expected field."""
+    words = ["polyhost", "runs", "resume", run_id]
+    if db:
+        words += ["--db", shlex.quote(db)]
+    entries = waiting(pause)
+    names: dict[str, None] = {}  # ordered and unique: one input answers every approval
+    for entry in entries:
+        names.update(dict.fromkeys(_input_names(entry.get("schema"))))
+    if names:
+        words += [f"--input {shlex.quote(name)}=VALUE" for name in names]
+    elif any(entry.get("kind") == "approval" for entry in entries):
+        words.append("[--input KEY=VALUE]...")
+    return " ".join(words)
+
+
+def _input_names(schema: Any) -> list[str]:
+    # The required fields when the schema has some, else every field it names.
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return []
+    properties = [str(name) for name in schema["properties"]]
+    required = schema.get("required")
+    if isinstance(required, list):
+        named = [str(name) for name in required if str(name) in properties]
+        if named:
+            return named
+    return properties
+
+
+def run_details(
+    result: RunResult, record: RunRecord, event_count: int, *, db: str | None = None
+) -> RenderableType:
+    """``runs show``: the run, its inputs and outputs, a node table and the event count.
+
+    A paused run also shows what it waits for (node, kind, prompt, timer, the schema of the
+    resume input) and how to resume it.
+    """
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
@@ -170,6 +247,8 @@ def run_details(result: RunResult, record: RunRecord, event_count: int) -> Rende
         grid.add_row("outputs", _json(result.outputs))
     if result.error:
         grid.add_row("error", Text(_result_error(result.error), style="red"))
+    if result.status is RunStatus.PAUSED:
+        _add_pause_rows(grid, result.execution_id, result.pause, db)
     nodes = Table(title=None, show_edge=False, pad_edge=False)
     for column in ("node", "status", "attempts", "duration", "detail"):
         nodes.add_column(column, no_wrap=column != "detail")
@@ -186,6 +265,14 @@ def run_details(result: RunResult, record: RunRecord, event_count: int) -> Rende
     footer = Text(f"{event_count} events", style="dim")
     footer.append(f"  (polyhost runs events {result.execution_id})", style="dim")
     return Group(grid, Text(""), nodes, Text(""), footer)
+
+
+def _add_pause_rows(grid: Table, run_id: str, pause: dict[str, Any] | None, db: str | None) -> None:
+    for entry in waiting(pause):
+        grid.add_row("waiting for", Text(pause_text(entry), style=STATUS_STYLE["paused"]))
+        if entry.get("schema") is not None:
+            grid.add_row("expects", _json(entry["schema"]))
+    grid.add_row("resume with", resume_command(run_id, pause, db))
 
 
 def runs_table(runs: Iterable[RunSummary]) -> Table:

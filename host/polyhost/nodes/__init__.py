@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .._catalog import NodeType
+from .control import CONTROL_NODE_TYPES
 from .core import NODE_TYPES
 
 __all__ = ["builtin_node_types"]
 
 
 def builtin_node_types() -> list[NodeType]:
-    """The built-in ``core.*`` node types, all run by the python runtime."""
-    return list(NODE_TYPES)
+    """The built-in ``core.*`` node types."""
+    return [*NODE_TYPES, *CONTROL_NODE_TYPES]

@@ -1,12 +1,13 @@
 """The core node types (spec section 4) and their python handlers.
 
 ``core.http`` lives in ``_http.py`` so that httpx is imported only by hosts that run it.
-``core.approval``, ``core.loop`` and ``core.parallel`` are run by the engine itself.
+``core.loop``, ``core.parallel`` and ``core.approval`` are in ``control.py``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ import anyio
 from .._catalog import NodeType
 from .._context import NodeContext
 from .._errors import NodeError, NodeParameterError
+from .._pause import PauseRequested
 from .._units import parse_duration
 
 __all__ = ["NODE_TYPES", "condition", "fail", "log", "switch", "transform", "wait"]
@@ -27,6 +29,8 @@ _DURATION = {
     "description": "seconds, or a string such as 250ms, 10s, 5m, 1h",
 }
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+# Waits at least this long pause the run (when it has a store) instead of sleeping in the host.
+DURABLE_WAIT_SECONDS = 60.0
 
 
 def transform(params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
@@ -77,6 +81,9 @@ async def wait(params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
             raise NodeParameterError(str(exc), node=ctx.node_id, field="with.duration") from None
     else:
         seconds = max(0.0, (_parse_time(params["until"], ctx) - datetime.now(UTC)).total_seconds())
+    if ctx.durable and seconds >= DURABLE_WAIT_SECONDS:
+        # A long wait becomes a durable timer: the run pauses and holds no process meanwhile.
+        raise PauseRequested("timer", wake_at=time.time() + seconds, detail={"seconds": seconds})
     await anyio.sleep(seconds)
     return {"waited": seconds}
 

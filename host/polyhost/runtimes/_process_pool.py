@@ -285,7 +285,7 @@ def _call(
     logs: Logs = []
     names = [f.name for f in dataclasses.fields(NodeContext) if not f.name.startswith("_")]
     ctx = NodeContext(
-        **{name: ctx_info[name] for name in names},
+        **{name: ctx_info[name] for name in names if name in ctx_info},
         _log_sink=lambda level, message, fields: logs.append((level, message, fields)),
     )
     try:

@@ -165,4 +165,6 @@ def _ctx_info(ctx: NodeContext) -> dict[str, Any]:
         "node_type": ctx.node_type,
         "attempt": ctx.attempt,
         "idempotency_key": ctx.idempotency_key,
+        "durable": ctx.durable,
+        "resume_input": ctx.resume_input,
     }

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from ._base import RunRecord, RunStore, RunSummary
+from ._base import LeaseState, Owner, RunRecord, RunStore, RunSummary
 from ._open import default_home, open_store
 from ._sqlite import SQLiteStore
 
-__all__ = ["RunRecord", "RunStore", "RunSummary", "SQLiteStore", "default_home", "open_store"]
+__all__ = [
+    "LeaseState",
+    "Owner",
+    "RunRecord",
+    "RunStore",
+    "RunSummary",
+    "SQLiteStore",
+    "default_home",
+    "open_store",
+]

@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 from .._events import Event
 from .._result import NodeResult, RunResult, RunStatus
 
-__all__ = ["RunRecord", "RunStore", "RunSummary"]
+__all__ = ["LeaseState", "Owner", "RunRecord", "RunStore", "RunSummary"]
 
 
 @dataclass(slots=True)
@@ -38,6 +38,23 @@ class RunSummary:
     duration_ms: float | None
     error: dict[str, Any] | None = None
     counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The host process that executes a run and holds its lease."""
+
+    host_id: str  # unique per Host object (a new id every process start)
+    hostname: str  # socket.gethostname()
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseState:
+    """What renewing a lease tells the owner."""
+
+    still_owner: bool  # False: another host took the run over (the lease had expired)
+    cancel_requested: bool  # someone asked (from any process) to cancel the run
 
 
 @runtime_checkable
@@ -93,4 +110,48 @@ class RunStore(Protocol):
 
     def close(self) -> None:
         """Flush what is queued and close; idempotent."""
+        ...
+
+    # Durable runs: ownership, cancellation, pauses. These are synchronous, commit at once
+    # (not through the queue) and are safe across processes sharing the database.
+
+    def claim_run(
+        self, run_id: str, owner: Owner, lease_seconds: float, *, statuses: tuple[RunStatus, ...]
+    ) -> RunRecord:
+        """Make ``owner`` the run's owner, atomically, and return its record.
+
+        Succeeds when the run's status is in ``statuses`` and it has no live owner: no owner,
+        an expired lease, ``owner`` itself, or an owner on this machine (same hostname) whose
+        pid is no longer alive. Sets status running, clears ``wake_at`` and the cancel flag.
+        Raises ``RunNotFoundError`` or ``RunStateError`` (naming the status or the live owner).
+        """
+        ...
+
+    def renew_lease(self, run_id: str, owner: Owner, lease_seconds: float) -> LeaseState:
+        """Extend the lease if ``owner`` still holds it; report a requested cancel."""
+        ...
+
+    def release_run(self, run_id: str, owner: Owner) -> None:
+        """Drop ownership (queued, in order with the run's other writes)."""
+        ...
+
+    def request_cancel(self, run_id: str) -> RunStatus:
+        """Ask for a run to be cancelled; returns its status after the request.
+
+        A running run gets the cancel flag (its owner cancels it on its next renewal); a paused
+        or pending run, which no process holds, is marked cancelled at once. A finished run is
+        a ``RunStateError``.
+        """
+        ...
+
+    def record_pause(self, run_id: str, pause: dict[str, Any], wake_at: float | None) -> None:
+        """A run paused (queued): what it waits for, and when its timer falls due, if any."""
+        ...
+
+    def load_nodes(self, run_id: str) -> dict[str, NodeResult]:
+        """Every node row of the run, with outputs, ports and settle order."""
+        ...
+
+    def due_runs(self, now: float) -> list[str]:
+        """Paused runs whose timer is due, and running runs whose owner's lease has expired."""
         ...

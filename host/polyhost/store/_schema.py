@@ -59,6 +59,24 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;
     """,
+    # 2: durable runs. The owner of a running run and its lease (crash recovery), a cancel
+    # requested from another process, what a paused run waits for and when its timer falls
+    # due; per node, what a resumed run needs to rebuild its scheduler.
+    """
+    ALTER TABLE runs ADD COLUMN owner_id TEXT;
+    ALTER TABLE runs ADD COLUMN owner_host TEXT;
+    ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+    ALTER TABLE runs ADD COLUMN lease_expires_at REAL;
+    ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN wake_at REAL;
+    ALTER TABLE runs ADD COLUMN pause TEXT;
+    CREATE INDEX runs_due_timers ON runs (status, wake_at);
+    CREATE INDEX runs_due_leases ON runs (status, lease_expires_at);
+
+    ALTER TABLE node_results ADD COLUMN ports TEXT;
+    ALTER TABLE node_results ADD COLUMN settled_seq INTEGER;
+    ALTER TABLE node_results ADD COLUMN reason TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import shutil
+import socket
 import sqlite3
 import tempfile
 import threading
@@ -24,9 +25,18 @@ from typing import Any, Final
 from .._errors import RunNotFoundError, StoreError
 from .._events import Event, EventType
 from .._result import NodeResult, NodeStatus, RunResult, RunStatus
-from ._base import RunRecord, RunSummary
+from . import _control
+from ._base import LeaseState, Owner, RunRecord, RunSummary
 from ._schema import migrate
-from ._writer import EVENT, NODE, RUN_FINISHED, RUN_STARTED, BatchWriter
+from ._writer import (
+    EVENT,
+    NODE,
+    RUN_FINISHED,
+    RUN_PAUSE,
+    RUN_RELEASE,
+    RUN_STARTED,
+    BatchWriter,
+)
 
 __all__ = ["DB_FILE_NAME", "SQLiteStore"]
 
@@ -35,7 +45,10 @@ _BUSY_TIMEOUT_S: Final = 10.0
 
 _RUN_COLUMNS: Final = (
     "run_id, workflow_id, status, inputs, document, source, manifest, parent_run_id, "
-    "started_at, finished_at, duration_ms, outputs, error, result"
+    "started_at, finished_at, duration_ms, outputs, error, result, pause"
+)
+_NODE_COLUMNS: Final = (
+    "node_id, status, attempts, output, error, started_at, duration_ms, ports, settled_seq, reason"
 )
 
 _OPEN_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
@@ -52,6 +65,8 @@ class SQLiteStore:
         self.path = Path(path).expanduser()
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
+        self._control_lock = threading.Lock()
+        self._control: sqlite3.Connection | None = None
         self._closed = False
         self._temp_dir: Path | None = None
         try:
@@ -138,6 +153,7 @@ class SQLiteStore:
         started_at = result.started_at
         if started_at is None:
             started_at = now - (result.duration_ms or 0.0) / 1000.0
+        pause = result.pause if status is RunStatus.PAUSED else None
         self._put(
             RUN_FINISHED,
             (
@@ -151,8 +167,74 @@ class SQLiteStore:
                 result.outputs,
                 result.error,
                 snapshot,
+                pause,
+                _wake_at(pause),
             ),
         )
+
+    def record_pause(self, run_id: str, pause: dict[str, Any], wake_at: float | None) -> None:
+        """Queue what a paused run waits for and when its timer falls due (``None``: no timer)."""
+        self._put(RUN_PAUSE, (run_id, dict(pause), wake_at))
+
+    def release_run(self, run_id: str, owner: Owner) -> None:
+        """Queue dropping ``owner``'s lease; a run another host took over keeps its owner."""
+        self._put(RUN_RELEASE, (run_id, owner.host_id))
+
+    # -- ownership (synchronous, committed at once; see ._control) ------------------------
+
+    def claim_run(
+        self,
+        run_id: str,
+        owner: Owner,
+        lease_seconds: float,
+        *,
+        statuses: tuple[RunStatus, ...],
+    ) -> RunRecord:
+        """Make ``owner`` the run's owner and return the run's record (status running).
+
+        Succeeds when the status is one of ``statuses`` and no other owner is alive: none, an
+        expired lease, or an owner on ``owner.hostname`` whose pid has ended. Commits at once;
+        it sees only committed rows, so flush this store's queue first. ``run_id`` may be a
+        unique prefix. Raises ``RunNotFoundError`` or ``RunStateError``.
+        """
+        with self._controlling() as conn:
+            full_id = self._resolve(conn, run_id)
+            _control.claim(
+                conn,
+                full_id,
+                owner,
+                lease_seconds=lease_seconds,
+                statuses=statuses,
+                now=time.time(),
+            )
+            return _record_of(self._run_row(conn, full_id))
+
+    def renew_lease(self, run_id: str, owner: Owner, lease_seconds: float) -> LeaseState:
+        """Extend ``owner``'s lease when it still holds the run; report a requested cancel.
+
+        Raises ``RunNotFoundError``.
+        """
+        with self._controlling() as conn:
+            full_id = self._resolve(conn, run_id)
+            return _control.renew(conn, full_id, owner, lease_seconds, time.time())
+
+    def request_cancel(self, run_id: str) -> RunStatus:
+        """Cancel a run from any process; returns its status after the request.
+
+        A running run whose owner is alive gets the cancel flag and stays running until the
+        owner sees it on its next renewal. A paused or pending run, or a running one whose
+        owner is gone, is cancelled at once. ``run_id`` may be a unique prefix. Raises
+        ``RunNotFoundError``, or ``RunStateError`` for a finished run.
+        """
+        with self._controlling() as conn:
+            full_id = self._resolve(conn, run_id)
+            return _control.cancel(conn, full_id, socket.gethostname(), time.time())
+
+    def due_runs(self, now: float) -> list[str]:
+        """Paused runs whose timer is due (``wake_at <= now``) and running runs whose lease
+        expired (``lease_expires_at < now``), oldest first."""
+        with self._reading() as conn:
+            return _control.due(conn, now)
 
     async def flush(self) -> None:
         """Wait, without blocking the loop, until everything queued so far is committed.
@@ -175,6 +257,9 @@ class SQLiteStore:
         self._writer.stop()
         with self._read_lock:
             self._reader.close()
+        with self._control_lock:
+            if self._control is not None:
+                self._control.close()
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
         _OPEN_STORES.discard(self)
@@ -241,46 +326,44 @@ class SQLiteStore:
     def get_result(self, run_id: str) -> RunResult:
         """The run's result object; a run still going is assembled from its node rows.
 
-        ``run_id`` may be a unique prefix. Raises ``RunNotFoundError``.
+        A paused run's result carries ``pause``. ``run_id`` may be a unique prefix. Raises
+        ``RunNotFoundError``.
         """
         with self._reading() as conn:
             row = self._run_row(conn, run_id)
-            if row["result"] is not None:
-                result = RunResult.from_dict(_loads(row["result"]))
-                result.workflow_id = result.workflow_id or row["workflow_id"]
-                result.started_at = row["started_at"]
-                result.inputs = _loads(row["inputs"]) or {}
-                return result
-            node_rows = conn.execute(
-                "SELECT node_id, status, attempts, output, error, started_at, duration_ms "
-                "FROM node_results WHERE run_id = ? ORDER BY rowid",
-                (row["run_id"],),
-            ).fetchall()
+            node_rows = self._node_rows(conn, row["run_id"])
         status = RunStatus(row["status"])
-        duration = row["duration_ms"]
-        if duration is None and not status.is_final:
-            duration = max(0.0, (time.time() - row["started_at"]) * 1000.0)
-        return RunResult(
-            execution_id=row["run_id"],
-            workflow_id=row["workflow_id"],
-            status=status,
-            outputs=_loads(row["outputs"]),
-            error=_loads(row["error"]),
-            duration_ms=duration or 0.0,
-            nodes={
-                node[0]: NodeResult(
-                    status=NodeStatus(node[1]),
-                    attempts=node[2],
-                    output=_loads(node[3]),
-                    error=_loads(node[4]),
-                    started_at=node[5],
-                    duration_ms=node[6],
-                )
-                for node in node_rows
-            },
-            started_at=row["started_at"],
-            inputs=_loads(row["inputs"]) or {},
-        )
+        stored = _loads(row["result"])
+        # The row's status is the truth: a claim makes a paused or failed run running again
+        # before the new owner's first write replaces the old result object.
+        if stored is not None and stored.get("status") == status.value:
+            result = RunResult.from_dict(stored)
+            result.workflow_id = result.workflow_id or row["workflow_id"]
+            for node_id, node in result.nodes.items():
+                known = node_rows.get(node_id)
+                if known is not None:
+                    node.started_at = known.started_at
+                    node.ports = known.ports
+                    node.settled_seq = known.settled_seq
+                    node.reason = known.reason
+        else:
+            duration = row["duration_ms"]
+            if duration is None and not status.is_final:
+                duration = max(0.0, (time.time() - row["started_at"]) * 1000.0)
+            result = RunResult(
+                execution_id=row["run_id"],
+                workflow_id=row["workflow_id"],
+                status=status,
+                outputs=_loads(row["outputs"]),
+                error=_loads(row["error"]),
+                duration_ms=duration or 0.0,
+                nodes=node_rows,
+            )
+        result.started_at = row["started_at"]
+        result.inputs = _loads(row["inputs"]) or {}
+        if status is RunStatus.PAUSED and result.pause is None:
+            result.pause = _loads(row["pause"])
+        return result
 
     def get_record(self, run_id: str) -> RunRecord:
         """What the run started with; ``run_id`` may be a unique prefix.
@@ -288,18 +371,13 @@ class SQLiteStore:
         Raises ``RunNotFoundError``.
         """
         with self._reading() as conn:
-            row = self._run_row(conn, run_id)
-        return RunRecord(
-            run_id=row["run_id"],
-            workflow_id=row["workflow_id"],
-            status=RunStatus(row["status"]),
-            inputs=_loads(row["inputs"]) or {},
-            document=_loads(row["document"]) or {},
-            source=row["source"],
-            manifest=row["manifest"],
-            started_at=row["started_at"],
-            parent_run_id=row["parent_run_id"],
-        )
+            return _record_of(self._run_row(conn, run_id))
+
+    def load_nodes(self, run_id: str) -> dict[str, NodeResult]:
+        """Every node row of the run in first-recorded order, with outputs, ports and settle
+        order; ``run_id`` may be a unique prefix. Raises ``RunNotFoundError``."""
+        with self._reading() as conn:
+            return self._node_rows(conn, self._resolve(conn, run_id))
 
     def events(self, run_id: str, *, after_seq: int = 0) -> list[Event]:
         """A run's events in sequence order; ``run_id`` may be a unique prefix.
@@ -337,6 +415,12 @@ class SQLiteStore:
         cursor = conn.execute(sql, (full_id,))
         names = [column[0] for column in cursor.description]
         return dict(zip(names, cursor.fetchone(), strict=True))
+
+    def _node_rows(self, conn: sqlite3.Connection, full_id: str) -> dict[str, NodeResult]:
+        where = "WHERE run_id = ? ORDER BY rowid"
+        sql = f"SELECT {_NODE_COLUMNS} FROM node_results {where}"  # noqa: S608 (constants)
+        rows = conn.execute(sql, (full_id,)).fetchall()
+        return {row[0]: _node_of(row) for row in rows}
 
     def _resolve(self, conn: sqlite3.Connection, run_id: str) -> str:
         if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
@@ -376,6 +460,31 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: cannot read the run database: {exc}") from exc
 
+    @contextmanager
+    def _controlling(self) -> Iterator[sqlite3.Connection]:
+        # A connection of its own: the reader's is often inside a read transaction, and a
+        # snapshot older than the claim would let two claimers both see the run free.
+        with self._control_lock:
+            if self._closed:
+                raise StoreError(f"{self.path}: the store is closed")
+            if self._control is None:
+                self._control = self._connect()
+            conn = self._control
+            try:
+                # IMMEDIATE takes the write lock first (waiting up to the busy timeout), so
+                # the row read below cannot change before this transaction commits.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: cannot update the run database: {exc}") from exc
+
     def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
@@ -410,7 +519,46 @@ def _node_values(run_id: str, node_id: str, result: NodeResult) -> tuple[Any, ..
         result.error,
         result.started_at,
         result.duration_ms,
+        None if result.ports is None else list(result.ports),
+        result.settled_seq,
+        result.reason,
     )
+
+
+def _node_of(row: tuple[Any, ...]) -> NodeResult:
+    return NodeResult(
+        status=NodeStatus(row[1]),
+        attempts=row[2],
+        output=_loads(row[3]),
+        error=_loads(row[4]),
+        started_at=row[5],
+        duration_ms=row[6],
+        ports=_loads(row[7]),
+        settled_seq=row[8],
+        reason=row[9],
+    )
+
+
+def _record_of(row: dict[str, Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"],
+        workflow_id=row["workflow_id"],
+        status=RunStatus(row["status"]),
+        inputs=_loads(row["inputs"]) or {},
+        document=_loads(row["document"]) or {},
+        source=row["source"],
+        manifest=row["manifest"],
+        started_at=row["started_at"],
+        parent_run_id=row["parent_run_id"],
+    )
+
+
+def _wake_at(pause: dict[str, Any] | None) -> float | None:
+    # The pause object may name its timer; record_pause is the other way to set it.
+    value = (pause or {}).get("wake_at")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def _node_counts(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, dict[str, int]]:

@@ -22,7 +22,15 @@ from typing import Any, Final
 
 from .._errors import StoreError
 
-__all__ = ["EVENT", "NODE", "RUN_FINISHED", "RUN_STARTED", "BatchWriter"]
+__all__ = [
+    "EVENT",
+    "NODE",
+    "RUN_FINISHED",
+    "RUN_PAUSE",
+    "RUN_RELEASE",
+    "RUN_STARTED",
+    "BatchWriter",
+]
 
 _COMMIT_INTERVAL = 0.005  # seconds; an explicit flush never waits for it
 _BUSY_RETRIES: Final = 3
@@ -48,30 +56,52 @@ ON CONFLICT (run_id) DO UPDATE SET
     result = NULL
 """
 
+# A finished or paused run holds no process, so it loses its owner. A paused run keeps the
+# timer that record_pause set unless its result names one; a finished run waits for nothing.
 RUN_FINISHED: Final = """
 INSERT INTO runs (run_id, workflow_id, status, inputs, started_at, finished_at, duration_ms,
-                  outputs, error, result)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  outputs, error, result, pause, wake_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (run_id) DO UPDATE SET
     status = excluded.status,
     finished_at = excluded.finished_at,
     duration_ms = excluded.duration_ms,
     outputs = excluded.outputs,
     error = excluded.error,
-    result = excluded.result
+    result = excluded.result,
+    owner_id = NULL,
+    owner_host = NULL,
+    owner_pid = NULL,
+    lease_expires_at = NULL,
+    pause = CASE WHEN excluded.status = 'paused' THEN coalesce(excluded.pause, runs.pause) END,
+    wake_at = CASE WHEN excluded.status = 'paused' THEN coalesce(excluded.wake_at, runs.wake_at) END
+"""
+
+RUN_PAUSE: Final = """
+UPDATE runs SET pause = ?, wake_at = ? WHERE run_id = ?
+"""
+
+# Only the owner's own lease is dropped: a host that lost the run must not free another's.
+RUN_RELEASE: Final = """
+UPDATE runs
+SET owner_id = NULL, owner_host = NULL, owner_pid = NULL, lease_expires_at = NULL
+WHERE run_id = ? AND owner_id = ?
 """
 
 NODE: Final = """
 INSERT INTO node_results (run_id, node_id, status, attempts, output, error, started_at,
-                          duration_ms)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                          duration_ms, ports, settled_seq, reason)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (run_id, node_id) DO UPDATE SET
     status = excluded.status,
     attempts = excluded.attempts,
     output = excluded.output,
     error = excluded.error,
     started_at = coalesce(excluded.started_at, node_results.started_at),
-    duration_ms = excluded.duration_ms
+    duration_ms = excluded.duration_ms,
+    ports = excluded.ports,
+    settled_seq = excluded.settled_seq,
+    reason = excluded.reason
 """
 
 # OR REPLACE: a run continued after a crash may repeat a sequence number whose first write
@@ -197,6 +227,8 @@ class BatchWriter:
                     batch.extend(_drain(self._queue))
             stop = self._write_batch(conn, batch)
             last_commit = time.monotonic()
+            # Do not hold the last batch (node outputs) while waiting for the next one.
+            del batch
         # An item queued while stop() was putting the marker still gets written.
         self._write_batch(conn, _drain(self._queue))
         if conn is not None:
@@ -304,11 +336,33 @@ def _encode_run_finished(v: tuple[Any, ...]) -> tuple[Any, ...]:
         _dumps_or_null(v[7]),
         _dumps_or_null(v[8]),
         _dumps(v[9]),
+        _dumps_or_null(v[10]),
+        v[11],
     )
 
 
+def _encode_run_pause(v: tuple[Any, ...]) -> tuple[Any, ...]:
+    # Queued as (run_id, pause, wake_at) like every record (run id first, for error messages).
+    return (_dumps(v[1]), v[2], v[0])
+
+
+def _encode_run_release(v: tuple[Any, ...]) -> tuple[Any, ...]:
+    return v
+
+
 def _encode_node(v: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (v[0], v[1], _text(v[2]), v[3], _dumps_or_null(v[4]), _dumps_or_null(v[5]), *v[6:])
+    return (
+        v[0],
+        v[1],
+        _text(v[2]),
+        v[3],
+        _dumps_or_null(v[4]),
+        _dumps_or_null(v[5]),
+        v[6],
+        v[7],
+        _dumps_or_null(v[8]),
+        *v[9:],
+    )
 
 
 def _encode_event(v: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -318,12 +372,16 @@ def _encode_event(v: tuple[Any, ...]) -> tuple[Any, ...]:
 _ENCODERS: Final[dict[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = {
     RUN_STARTED: _encode_run_started,
     RUN_FINISHED: _encode_run_finished,
+    RUN_PAUSE: _encode_run_pause,
+    RUN_RELEASE: _encode_run_release,
     NODE: _encode_node,
     EVENT: _encode_event,
 }
 _TABLE_OF: Final = {
     RUN_STARTED: "runs",
     RUN_FINISHED: "runs",
+    RUN_PAUSE: "runs",
+    RUN_RELEASE: "runs",
     NODE: "node_results",
     EVENT: "events",
 }
