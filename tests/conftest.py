@@ -23,9 +23,9 @@ def _private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def catalog() -> Catalog:
-    from tests.helpers.nodes import test_catalog
+    from tests.helpers.nodes import build_catalog
 
-    return test_catalog()
+    return build_catalog()
 
 
 @pytest.fixture

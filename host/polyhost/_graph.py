@@ -398,7 +398,8 @@ class GraphRun:
         kind = info.get("kind")
         record = self.results[index]
         record.attempts = restored.attempts
-        self._state.mark_running(index)
+        if kind in ("approval", "timer"):
+            self._state.mark_running(index)
         if kind == "approval":
             record.duration_ms = restored.duration_ms
             return await self._complete_resumed(index, dict(self.run.resume_input or {}))

@@ -216,3 +216,37 @@ def test_unknown_python_handler_is_a_compile_error(tmp_path: Any) -> None:
     catalog.load_manifest(manifest)
     found = diagnostics(catalog, doc([{"id": "a", "type": "acme.gone"}]))
     assert find(found, "handler_not_found").node == "a"
+
+
+def test_bodies_are_checked_like_workflows(catalog: Catalog) -> None:
+    found = diagnostics(
+        catalog,
+        doc(
+            [
+                {"id": "a", "type": "core.transform", "with": {"value": 1}},
+                {"id": "late", "type": "core.transform", "with": {"value": 2}},
+                {
+                    "id": "l",
+                    "type": "core.loop",
+                    "with": {"count": 2, "while": "inner.value > 0"},
+                    "body": {
+                        "nodes": [
+                            {"id": "inner", "type": "core.transform",
+                             "with": {"value": "{{ a.value + late.value + parallel.index }}"}},
+                            {"id": "a", "type": "core.transform"},
+                            {"id": "typo", "type": "core.transfrom"},
+                        ],
+                    },
+                },
+                {"id": "p", "type": "core.parallel", "with": {"count": 2}},
+            ],
+            ["a->l", "l->late"],
+        ),
+    )  # fmt: skip
+    by_code = {(d.code, d.node, d.field) for d in found}
+    assert ("not_upstream", "l.inner", "with.value") in by_code  # late is downstream of l
+    assert ("unknown_reference", "l.inner", "with.value") in by_code  # parallel in a loop
+    assert ("duplicate_id", "l.a", "id") in by_code
+    assert ("unknown_node_type", "l.typo", "type") in by_code
+    assert ("missing_field", "p", "body") in by_code
+    assert any(d.code == "unknown_reference" and d.field == "with.while" for d in found)

@@ -13,7 +13,7 @@ from polyhost import Catalog, NodeContext, NodeError
 CALLS: Counter[str] = Counter()
 
 
-def test_catalog() -> Catalog:
+def build_catalog() -> Catalog:
     """The built-in catalog plus the test node types below."""
     catalog = Catalog.with_builtins()
     CALLS.clear()
