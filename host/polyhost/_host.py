@@ -58,6 +58,12 @@ class HostConfig(BaseModel):
     lease_seconds: float = Field(
         15.0, gt=0, description="how long a run stays ours without a renewal (crash recovery)"
     )
+    durable_commits: bool = Field(
+        True,
+        description="commit each node's result before its dependents start (crash recovery "
+        "never re-runs a completed node); off: commit in the background, cheaper per node, "
+        "and a crash may run the last completed nodes again (same idempotency key)",
+    )
     renew_every: float = Field(
         1.0, gt=0, description="lease renewal period; also how soon a cancel from elsewhere lands"
     )
@@ -441,6 +447,7 @@ class Host:
             env=self._allowed_env(),
             lease_seconds=self.config.lease_seconds,
             renew_every=self.config.renew_every,
+            durable_commits=self.config.durable_commits,
         )
 
     def _allowed_env(self) -> dict[str, str]:
