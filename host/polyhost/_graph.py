@@ -81,7 +81,11 @@ class GraphRun:
             for index in ready:
                 tg.start_soon(self._run_node, index, name=self.path(index))
         self._task_group = None
+        # In a paused graph, nodes not reached yet are still pending: the resume runs them.
+        waits = bool(self.paused) and self.error is None and not self.run.cancelling
         for node, record in zip(self.graph.nodes, self.results, strict=True):
+            if record.status is NodeStatus.PENDING and waits:
+                continue
             if record.status in (NodeStatus.PENDING, NodeStatus.RUNNING):
                 record.status = NodeStatus.CANCELLED
                 self.run.record_node(self.path(node.index), record)
