@@ -6,7 +6,6 @@ shares: events, the store and its lease, secrets to mask, the concurrency slots,
 
 from __future__ import annotations
 
-import functools
 import time
 import weakref
 from collections.abc import Mapping
@@ -99,6 +98,7 @@ class Execution:
         self.pauses: list[dict[str, Any]] = []
         self.cancelling = False
         self._lost = False
+        self._abandoned = False
         self.started_at = (resumption.started_at if resumption else None) or time.time()
         scope = Scope()
         scope.set("input", inputs)
@@ -162,23 +162,18 @@ class Execution:
         self.cancelling = True
         self.root.cancel()
 
+    def abandon(self) -> None:
+        """Stop executing the run but leave it running in the store, released, so that another
+        host takes it over at once (a host shutting down hands its runs on)."""
+        self._lost = True
+        self._abandoned = True
+        self.root.cancel()
+
     async def execute(self) -> RunResult:
         """Run the workflow to its end (or a pause) and return the result."""
         begin = time.perf_counter()
         if self.store is not None:
             self.store.record_run_started(self._run_record())
-            if self._owner is not None and not self._resumed:
-                # A new run is ours from the start: nobody may "recover" it while we live.
-                await self.store.flush()
-                await anyio.to_thread.run_sync(
-                    functools.partial(
-                        self.store.claim_run,
-                        self.run_id,
-                        self._owner,
-                        self.settings.lease_seconds,
-                        statuses=(RunStatus.RUNNING,),
-                    )
-                )
         self.emit(
             EventType.RUN_RESUMED if self._resumed else EventType.RUN_STARTED,
             None,
@@ -276,6 +271,11 @@ class Execution:
         }[status]
         data: dict[str, Any] = {"status": status.value, "duration_ms": result.duration_ms}
         data["pause" if pause else "error"] = pause or error
+        if self._abandoned and self.store is not None and self._owner is not None:
+            self.store.release_run(self.run_id, self._owner)
+            await self.store.flush()
+            result.status = RunStatus.RUNNING
+            return result
         self.emit(event, None, data)
         if self.store is not None and not self._lost:
             if pause is not None:

@@ -108,6 +108,7 @@ class Host:
         self._limiter: NodeSlots | None = None
         self._active: dict[str, Execution] = {}
         self._manifests: dict[int, str] = {}
+        self._stop_serving: anyio.Event | None = None
         self._compiled: OrderedDict[tuple[int, str], CompiledWorkflow] = OrderedDict()
         self._closed = False
         self.owner = Owner(host_id=new_run_id(), hostname=socket.gethostname(), pid=os.getpid())
@@ -192,6 +193,8 @@ class Host:
             manifest=manifest,
             started_at=time.time(),
             parent_run_id=parent_run_id,
+            owner=self.owner,
+            lease_seconds=self.config.lease_seconds,
         )
         execution = Execution(
             compiled,
@@ -275,7 +278,9 @@ class Host:
         await store.flush()
         return await anyio.to_thread.run_sync(store.request_cancel, run_id)
 
-    async def resume_due(self) -> list[RunResult]:
+    async def resume_due(
+        self, *, on_result: Callable[[RunResult], None] | None = None
+    ) -> list[RunResult]:
         """Resume every paused run whose timer is due and every run whose host died."""
         store = self._require_store()
         due = await anyio.to_thread.run_sync(store.due_runs, time.time())
@@ -283,7 +288,10 @@ class Host:
 
         async def one(run_id: str) -> None:
             with contextlib.suppress(RunStateError):  # another host took it first
-                results.append(await self.resume(run_id))
+                result = await self.resume(run_id)
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
 
         async with anyio.create_task_group() as tg:
             for run_id in due:
@@ -291,12 +299,28 @@ class Host:
                     tg.start_soon(one, run_id)
         return results
 
-    async def serve(self, *, poll_every: float = 1.0) -> None:
-        """Run forever, waking due timers and taking over runs whose host died."""
+    async def serve(
+        self,
+        *,
+        poll_every: float = 1.0,
+        on_result: Callable[[RunResult], None] | None = None,
+    ) -> None:
+        """Run until :meth:`stop_serving`, waking due timers and taking over runs whose host
+        died (polling the store every ``poll_every`` seconds)."""
+        stop = self._stop_serving = anyio.Event()
         async with anyio.create_task_group() as tg:
-            while not self._closed:
-                tg.start_soon(self.resume_due)
-                await anyio.sleep(poll_every)
+            while not stop.is_set():
+                tg.start_soon(functools.partial(self.resume_due, on_result=on_result))
+                with anyio.move_on_after(poll_every):
+                    await stop.wait()
+
+    def stop_serving(self) -> None:
+        """End :meth:`serve`, handing on the runs it executes: they stay running, released in
+        the store, so another host takes them over at once."""
+        for execution in list(self._active.values()):
+            execution.abandon()
+        if self._stop_serving is not None:
+            self._stop_serving.set()
 
     async def _continue(
         self,

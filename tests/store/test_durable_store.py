@@ -281,14 +281,15 @@ def test_due_runs_finds_due_timers_and_expired_leases(store: SQLiteStore) -> Non
         store.record_run_finished(paused_result(run_id))
     store.record_run_started(record("expired", started_at=base + 1.5))
     store.record_run_started(record("live", started_at=base))
-    store.record_run_started(record("unclaimed", started_at=base))
+    # Running with no owner: its host released it on the way out (or never took it): due.
+    store.record_run_started(record("unclaimed", started_at=base + 0.5))
     flush(store)
     store.claim_run("expired", owner("x", hostname="far"), 0.01, statuses=(RunStatus.RUNNING,))
     store.claim_run("live", owner("y", hostname="far"), LEASE, statuses=(RunStatus.RUNNING,))
     time.sleep(0.05)
-    assert store.due_runs(time.time()) == ["expired", "timer_due"]
+    assert store.due_runs(time.time()) == ["unclaimed", "expired", "timer_due"]
     later = store.due_runs(now + 7200)  # every timer due, every lease expired
-    assert later == ["live", "expired", "timer_later", "timer_due"]
+    assert later == ["live", "unclaimed", "expired", "timer_later", "timer_due"]
 
 
 def test_a_pause_in_the_result_sets_the_timer(store: SQLiteStore) -> None:

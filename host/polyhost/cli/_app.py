@@ -194,6 +194,21 @@ def runs_cancel(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption =
     guarded(lambda: _commands.cancel(run_id, json_, db))
 
 
+@app.command()
+def serve(
+    poll: Annotated[
+        float, typer.Option("--poll", metavar="SECONDS", help="How often to look for work.")
+    ] = 1.0,
+    nodes: NodesOption = None,
+    db: DbOption = None,
+) -> None:
+    """Keep running: resume paused runs whose timer is due and take over runs whose host died.
+
+    Ctrl-C or SIGTERM stops it; runs it was executing are handed on to the next host.
+    """
+    guarded(lambda: _commands.serve(poll, nodes, db))
+
+
 @runs_app.command("events")
 def runs_events(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
     """A run's event log, in order."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +140,31 @@ def cancel(run_id: str, as_json: bool, db: str | None) -> int:
         line = Text("cancel requested (the host running it stops it within a few seconds)")
     console.print(Text.assemble(line, (f"  run {full_id}", "dim")))
     return EXIT_OK
+
+
+def serve(poll: float, nodes: Path | None, db: str | None) -> int:
+    """``polyhost serve``: wake due timers and recover orphaned runs until stopped."""
+    console = stdout_console()
+
+    def report(result: RunResult) -> None:
+        line = Text.assemble(
+            (f"{result.status.value:<10}", STATUS_STYLE.get(result.status.value, "")),
+            f" run {result.execution_id} ({result.workflow_id})",
+        )
+        console.print(line)
+
+    async def main() -> int:
+        async with Host(HostConfig(home=default_home(), db=db)) as host:
+            if nodes is not None:
+                host.catalog.load_manifest(nodes)
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, host.stop_serving)
+            console.print(Text(f"serving: polling every {poll:g}s (Ctrl-C to stop)", style="dim"))
+            await host.serve(poll_every=poll, on_result=report)
+        return EXIT_OK
+
+    return run_async(main)
 
 
 def compile_workflow(file: Path, nodes: Path | None, as_json: bool) -> int:

@@ -11,6 +11,15 @@ from .._result import NodeResult, RunResult, RunStatus
 __all__ = ["LeaseState", "Owner", "RunRecord", "RunStore", "RunSummary"]
 
 
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The host process that executes a run and holds its lease."""
+
+    host_id: str  # unique per Host object (a new id every process start)
+    hostname: str  # socket.gethostname()
+    pid: int
+
+
 @dataclass(slots=True)
 class RunRecord:
     """What a store needs to know when a run starts (and to re-run it later)."""
@@ -24,6 +33,8 @@ class RunRecord:
     manifest: str | None = None
     started_at: float = 0.0
     parent_run_id: str | None = None
+    owner: Owner | None = None  # a new run is owned from its first write
+    lease_seconds: float = 15.0
 
 
 @dataclass(slots=True)
@@ -38,15 +49,6 @@ class RunSummary:
     duration_ms: float | None
     error: dict[str, Any] | None = None
     counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Owner:
-    """The host process that executes a run and holds its lease."""
-
-    host_id: str  # unique per Host object (a new id every process start)
-    hostname: str  # socket.gethostname()
-    pid: int
 
 
 @dataclass(frozen=True, slots=True)

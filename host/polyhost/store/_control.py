@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import sys
 from typing import Any, Final
@@ -103,15 +104,25 @@ def cancel(conn: sqlite3.Connection, run_id: str, hostname: str, now: float) -> 
 
 
 def due(conn: sqlite3.Connection, now: float) -> list[str]:
-    """Paused runs whose timer is due and running runs whose lease expired, oldest first."""
-    rows = conn.execute(
-        "SELECT run_id, started_at FROM runs WHERE status = ? AND wake_at <= ? "
-        "UNION ALL "
-        "SELECT run_id, started_at FROM runs WHERE status = ? AND lease_expires_at < ? "
-        "ORDER BY started_at, run_id",
-        (RunStatus.PAUSED.value, now, RunStatus.RUNNING.value, now),
+    """Paused runs whose timer is due, and running runs whose owner is gone (lease expired,
+    no owner, or an owner on this machine whose process has died), oldest first."""
+    timers = conn.execute(
+        "SELECT run_id, started_at FROM runs WHERE status = ? AND wake_at <= ?",
+        (RunStatus.PAUSED.value, now),
     ).fetchall()
-    return [row[0] for row in rows]
+    running = conn.execute(
+        "SELECT run_id, started_at, owner_id, owner_host, owner_pid, lease_expires_at "
+        "FROM runs WHERE status = ?",
+        (RunStatus.RUNNING.value,),
+    ).fetchall()
+    hostname = socket.gethostname()
+    keys = ("run_id", "started_at", "owner_id", "owner_host", "owner_pid", "lease_expires_at")
+    orphans = [
+        (row[0], row[1])
+        for row in running
+        if not owner_alive(dict(zip(keys, row, strict=True)), hostname, now)
+    ]
+    return [run_id for run_id, _ in sorted([*timers, *orphans], key=lambda r: (r[1], r[0]))]
 
 
 def owner_alive(row: dict[str, Any], hostname: str, now: float) -> bool:

@@ -131,6 +131,7 @@ class SQLiteStore:
                 record.manifest,
                 record.parent_run_id,
                 record.started_at or time.time(),
+                *_owner_values(record),
             ),
         )
 
@@ -503,6 +504,15 @@ class SQLiteStore:
             conn.close()
             raise StoreError(f"{self.path}: cannot open the run database: {exc}") from exc
         return conn
+
+
+def _owner_values(record: RunRecord) -> tuple[Any, ...]:
+    # A new run is recorded with its owner, so no other host may take it over, even for the
+    # moment before its first lease renewal.
+    owner = record.owner
+    if owner is None:
+        return (None, None, None, None)
+    return (owner.host_id, owner.hostname, owner.pid, time.time() + record.lease_seconds)
 
 
 def _loads(text: str | None) -> Any:

@@ -39,9 +39,13 @@ _BUSY_RETRIES: Final = 3
 # it) and loses the result of its pause.
 RUN_STARTED: Final = """
 INSERT INTO runs (run_id, workflow_id, status, inputs, document, source, manifest,
-                  parent_run_id, started_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  parent_run_id, started_at, owner_id, owner_host, owner_pid, lease_expires_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (run_id) DO UPDATE SET
+    owner_id = coalesce(excluded.owner_id, runs.owner_id),
+    owner_host = coalesce(excluded.owner_host, runs.owner_host),
+    owner_pid = coalesce(excluded.owner_pid, runs.owner_pid),
+    lease_expires_at = coalesce(excluded.lease_expires_at, runs.lease_expires_at),
     workflow_id = excluded.workflow_id,
     status = excluded.status,
     inputs = excluded.inputs,
@@ -232,10 +236,7 @@ class BatchWriter:
             # Many tiny transactions cost more than the rows in them. Unless someone waits on a
             # flush, commit at most once per interval and let records pile up meanwhile.
             if not any(isinstance(e, _Waiter) or e is _STOP for e in batch):
-                pause = last_commit + _COMMIT_INTERVAL - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                    batch.extend(_drain(self._queue))
+                batch.extend(self._gather(last_commit + _COMMIT_INTERVAL))
             stop = self._write_batch(conn, batch)
             last_commit = time.monotonic()
             # Do not hold the last batch (node outputs) while waiting for the next one.
@@ -244,6 +245,22 @@ class BatchWriter:
         self._write_batch(conn, _drain(self._queue))
         if conn is not None:
             conn.close()
+
+    def _gather(self, until: float) -> list[object]:
+        """Items that arrive before ``until``; returns early when a flush or stop arrives."""
+        items: list[object] = []
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return items
+            try:
+                item = self._queue.get(timeout=left)
+            except queue.Empty:
+                return items
+            items.append(item)
+            if isinstance(item, _Waiter) or item is _STOP:
+                items.extend(_drain(self._queue))
+                return items
 
     def _write_batch(self, conn: sqlite3.Connection | None, batch: list[object]) -> bool:
         stop = False

@@ -1,0 +1,200 @@
+"""Durable runs: what committing every node's result before its dependents start costs per node
+(no-op python nodes in a 1,000-node chain and a 1,000-wide fan-out, store on against store off),
+and how long one host takes to resume 1,000 paused runs, one after another and 32 at a time.
+Prints one JSON object."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from polyhost import Catalog, Host, HostConfig, RunStatus
+from polyhost._compiler import compile_workflow, parse_workflow
+
+N = 1000
+REPEATS = 5
+RUNS = 1000
+RESUME_REPEATS = 3
+AT_ONCE = 32
+
+
+async def noop(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    return {}
+
+
+def chain_doc(n: int) -> dict[str, Any]:
+    nodes = [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
+    edges = [{"from": f"n{i}", "to": f"n{i + 1}"} for i in range(n - 1)]
+    return {"version": 1, "id": "chain", "nodes": nodes, "edges": edges}
+
+
+def fanout_doc(n: int) -> dict[str, Any]:
+    nodes = [{"id": "root", "type": "bench.noop"}]
+    nodes += [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
+    edges = [{"from": "root", "to": f"n{i}"} for i in range(n)]
+    return {"version": 1, "id": "fanout", "nodes": nodes, "edges": edges}
+
+
+def approval_doc() -> dict[str, Any]:
+    """A step, an approval gate, a step reading the approval: the smallest pausing workflow."""
+    schema = {
+        "type": "object",
+        "properties": {"approved": {"type": "boolean"}},
+        "required": ["approved"],
+    }
+    return {
+        "version": 1,
+        "id": "approve",
+        "nodes": [
+            {"id": "prepare", "type": "core.transform", "with": {"value": 1}},
+            {"id": "gate", "type": "core.approval", "with": {"prompt": "go?", "schema": schema}},
+            {"id": "done", "type": "core.transform", "with": {"value": "{{ gate.approved }}"}},
+        ],
+        "edges": [{"from": "prepare", "to": "gate"}, {"from": "gate", "to": "done"}],
+        "outputs": {"approved": "{{ done.value }}"},
+    }
+
+
+async def timed_run(host: Host, compiled: Any) -> float:
+    begin = time.perf_counter()
+    result = await host.run(compiled)
+    elapsed = time.perf_counter() - begin
+    assert result.ok, result.error
+    return elapsed
+
+
+async def overhead(catalog: Catalog, home: Path) -> dict[str, Any]:
+    """Per-node cost with the store on (durable) and off, and their ratio."""
+    config = HostConfig(home=home, concurrency=N + 1)
+    hosts = {
+        "durable": Host(config, catalog=catalog),
+        "store_off": Host(config, catalog=catalog, store=None),
+    }
+    out: dict[str, Any] = {}
+    for shape, document in {"chain": chain_doc(N), "fanout": fanout_doc(N)}.items():
+        compiled = compile_workflow(parse_workflow(document), catalog)
+        nodes = len(document["nodes"])
+        entry: dict[str, Any] = {"nodes": nodes}
+        for name, host in hosts.items():
+            await timed_run(host, compiled)  # warm-up
+            times = [await timed_run(host, compiled) for _ in range(REPEATS)]
+            best = min(times)
+            entry[name] = {
+                "best_s": round(best, 5),
+                "median_s": round(statistics.median(times), 5),
+                "us_per_node": round(best / nodes * 1e6, 2),
+                "nodes_per_s": round(nodes / best),
+            }
+        entry["durable_ratio"] = round(
+            entry["durable"]["us_per_node"] / entry["store_off"]["us_per_node"], 2
+        )
+        out[shape] = entry
+    for host in hosts.values():
+        await host.aclose()
+    return out
+
+
+async def pause_many(host: Host, compiled: Any, count: int) -> tuple[list[str], float]:
+    begin = time.perf_counter()
+    run_ids = []
+    for _ in range(count):
+        result = await host.run(compiled)
+        assert result.status == RunStatus.PAUSED, result.error
+        run_ids.append(result.execution_id)
+    return run_ids, time.perf_counter() - begin
+
+
+async def resume_one(host: Host, run_id: str) -> None:
+    result = await host.resume(run_id, {"approved": True})
+    assert result.ok and result.outputs == {"approved": True}, (result.status, result.error)
+
+
+async def resume_sequentially(host: Host, run_ids: list[str]) -> float:
+    begin = time.perf_counter()
+    for run_id in run_ids:
+        await resume_one(host, run_id)
+    return time.perf_counter() - begin
+
+
+async def resume_together(host: Host, run_ids: list[str], at_once: int) -> float:
+    limit = anyio.CapacityLimiter(at_once)
+
+    async def resume_limited(run_id: str) -> None:
+        async with limit:
+            await resume_one(host, run_id)
+
+    begin = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for run_id in run_ids:
+            tg.start_soon(resume_limited, run_id)
+    return time.perf_counter() - begin
+
+
+async def resumes(home: Path) -> dict[str, Any]:
+    """Pause RUNS runs at an approval gate, then time resuming them all."""
+    out: dict[str, Any] = {"runs": RUNS, "repeats": RESUME_REPEATS}
+    async with Host(HostConfig(home=home)) as host:
+        compiled = host.compile(parse_workflow(approval_doc()))
+        warm, _ = await pause_many(host, compiled, 20)
+        await resume_together(host, warm, AT_ONCE)
+        modes = {
+            "sequential": resume_sequentially,
+            f"{AT_ONCE}_at_once": lambda h, ids: resume_together(h, ids, AT_ONCE),
+        }
+        pausing: list[float] = []
+        for mode, resume_all in modes.items():
+            times = []
+            for _ in range(RESUME_REPEATS):
+                run_ids, paused_in = await pause_many(host, compiled, RUNS)
+                pausing.append(paused_in)
+                times.append(await resume_all(host, run_ids))
+            best = min(times)
+            out[mode] = {
+                "best_s": round(best, 4),
+                "median_s": round(statistics.median(times), 4),
+                "ms_per_run": round(best / RUNS * 1e3, 3),
+                "runs_per_s": round(RUNS / best),
+            }
+        out["pause_ms_per_run"] = round(min(pausing) / RUNS * 1e3, 3)
+    return out
+
+
+async def main() -> dict[str, Any]:
+    catalog = Catalog.with_builtins()
+    catalog.node("bench.noop")(noop)
+    out: dict[str, Any] = {"benchmark": "durable_runs", "nodes": N, "repeats": REPEATS}
+    with tempfile.TemporaryDirectory() as tmp:
+        out.update(await overhead(catalog, Path(tmp) / "overhead"))
+        out["resume"] = await resumes(Path(tmp) / "resume")
+    resume_times = {
+        mode: out["resume"][mode]["best_s"] for mode in ("sequential", f"{AT_ONCE}_at_once")
+    }
+    out["goals"] = {
+        "fanout_durable_ratio_max": 2.0,
+        "resume_1000_runs_s_max": 2.0,
+        "fanout_ratio_met": out["fanout"]["durable_ratio"] <= 2.0,
+        "resume_met": {mode: seconds < 2.0 for mode, seconds in resume_times.items()},
+    }
+    out["goals"]["met"] = out["goals"]["fanout_ratio_met"] and all(
+        out["goals"]["resume_met"].values()
+    )
+    return out
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    json.dump(runner(main()), sys.stdout, indent=2)
+    print()

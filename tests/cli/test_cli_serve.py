@@ -1,0 +1,86 @@
+"""`polyhost serve` takes over a run whose host was killed, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+POLYHOST = Path(sys.executable).parent / "polyhost"
+
+FLOW = """
+version: 1
+nodes:
+  - {id: first, type: core.transform, with: {value: 20}}
+  - {id: slow, type: core.wait, with: {duration: 2s}}
+  - {id: last, type: core.transform, with: {value: "{{ first.value + 1 }}"}}
+edges:
+  - {from: first, to: slow}
+  - {from: slow, to: last}
+outputs: {answer: "{{ last.value }}"}
+"""
+
+
+def _runs(env: dict[str, str]) -> list[dict[str, object]]:
+    listing = subprocess.run(
+        [str(POLYHOST), "runs", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    return json.loads(listing.stdout) if listing.returncode == 0 else []
+
+
+def test_serve_recovers_a_killed_run_and_stops_on_sigterm(tmp_path: Path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(FLOW)
+    env = {**os.environ, "POLYHOST_HOME": str(tmp_path / "home")}
+    victim = subprocess.Popen(
+        [str(POLYHOST), "run", str(flow), "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        runs = _runs(env)
+        if runs and runs[0]["status"] == "running":
+            break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    [orphan] = _runs(env)
+    assert orphan["status"] == "running"  # nobody finished it
+
+    server = subprocess.Popen(
+        [str(POLYHOST), "serve", "--poll", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _runs(env)[0]["status"] != "completed":
+            time.sleep(0.1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        stdout, stderr = server.communicate(timeout=20)
+    assert server.returncode == 0, stderr
+    assert f"completed  run {orphan['execution_id']}" in stdout
+    shown = subprocess.run(
+        [str(POLYHOST), "runs", "show", str(orphan["execution_id"]), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    result = json.loads(shown.stdout)
+    assert result["status"] == "completed"
+    assert result["outputs"] == {"answer": 21}
+    assert result["nodes"]["first"]["attempts"] == 1
