@@ -8,7 +8,7 @@ PUBLIC = [
     "Catalog", "CompileError", "CompiledWorkflow", "Diagnostic", "Edge", "Event", "EventType",
     "ExpressionError", "HandlerError", "Host", "HostConfig", "InputError", "ManifestError",
     "Node", "NodeContext", "NodeError", "NodeOutputError", "NodeParameterError", "NodeResult",
-    "NodeStatus", "NodeTimeoutError", "NodeType", "PolyhostError", "RetryPolicy",
+    "NodeStatus", "NodeTimeoutError", "NodeType", "PauseRequested", "PolyhostError", "RetryPolicy",
     "RunNotFoundError", "RunResult", "RunStateError", "RunStatus", "RuntimeAdapter",
     "RuntimeRouter", "RuntimeUnavailableError", "SidecarSpec", "StoreError", "Workflow",
     "WorkflowError", "WorkflowLoadError", "__version__", "workflow_json_schema",

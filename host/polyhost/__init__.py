@@ -28,6 +28,7 @@ from ._errors import (
 from ._events import Event, EventType
 from ._host import Host, HostConfig
 from ._model import Edge, Node, RetryPolicy, Workflow, workflow_json_schema
+from ._pause import PauseRequested
 from ._result import NodeResult, NodeStatus, RunResult, RunStatus
 from ._router import RuntimeRouter
 from .runtimes import RuntimeAdapter
@@ -57,6 +58,7 @@ __all__ = [
     "NodeStatus",
     "NodeTimeoutError",
     "NodeType",
+    "PauseRequested",
     "PolyhostError",
     "RetryPolicy",
     "RunNotFoundError",
