@@ -22,6 +22,7 @@ venv: $(STAMP) ## create .venv with maturin
 # extension; cargo's incremental build makes a second call nearly free.
 build: venv ## build the Rust extension and install polyhost into .venv
 	PIP_QUIET=1 VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet --extras dev,bench
+	PIP_QUIET=1 VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet -m examples/native-node/Cargo.toml
 
 demo: build ## build everything and run the example workflow with live progress
 	$(BIN)/polyhost run examples/demo/demo.yaml --input name=polyhost

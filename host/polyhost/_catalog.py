@@ -107,10 +107,11 @@ class Catalog:
 
     @classmethod
     def with_builtins(cls) -> Catalog:
-        """A catalog holding the built-in ``core.*`` node types."""
+        """A catalog holding the built-in node types: ``core.*`` and the native registry's."""
         from .nodes import builtin_node_types  # noqa: PLC0415 (nodes import the catalog)
+        from .runtimes._native import native_node_types  # noqa: PLC0415 (same)
 
-        return cls(builtin_node_types())
+        return cls([*builtin_node_types(), *native_node_types()])
 
     def __contains__(self, type_name: object) -> bool:
         return type_name in self._types
@@ -178,6 +179,24 @@ class Catalog:
             if found is None:
                 found = _import_handler(node_type)
                 self._callables[node_type.type] = found
+        return found
+
+    def module_handler(self, node_type: NodeType) -> Callable[..., Any]:
+        """The callable ``handler`` in ``module`` (out-of-tree native nodes), imported once.
+
+        Raises ``ManifestError`` when it cannot be imported.
+        """
+        found = self._callables.get(node_type.type)
+        if found is not None:
+            return found
+        reference = f"{node_type.module}:{node_type.handler}"
+        try:
+            found = import_callable(reference, node_type.base_dir)
+        except (ImportError, AttributeError, TypeError, ValueError) as exc:
+            raise ManifestError(
+                f"node type {node_type.type}: cannot load {reference}: {exc}"
+            ) from exc
+        self._callables[node_type.type] = found
         return found
 
     def load_manifest(self, path: str | Path) -> None:

@@ -333,6 +333,11 @@ class _Compiler:
                 self.catalog.python_handler(node_type)
             except ManifestError as exc:
                 self.error(C.HANDLER_NOT_FOUND, exc.message, node=node.id, field="type")
+        if node_type.runtime == "native" and node_type.module is not None:
+            try:
+                self.catalog.module_handler(node_type)
+            except ManifestError as exc:
+                self.error(C.HANDLER_NOT_FOUND, exc.message, node=node.id, field="type")
         return node_type
 
     def _check_edges(self, types: list[NodeType | None]) -> list[tuple[int, int, str]]:

@@ -31,7 +31,7 @@ from ._loading import MANIFEST_NAME, load_workflow
 from ._model import Workflow
 from ._result import RunResult, RunStatus
 from ._router import RuntimeRouter
-from .runtimes import PythonRuntime
+from .runtimes import NativeRuntime, PythonRuntime
 from .store import RunRecord, RunStore, default_home, open_store
 from .store._base import Owner
 
@@ -63,6 +63,11 @@ class HostConfig(BaseModel):
         description="commit each node's result before its dependents start (crash recovery "
         "never re-runs a completed node); off: commit in the background, cheaper per node, "
         "and a crash may run the last completed nodes again (same idempotency key)",
+    )
+    allowed_roots: list[Path] = Field(
+        default_factory=lambda: [Path.cwd()],
+        description="folders native nodes may read and write files in (relative paths resolve "
+        "against the first); nothing outside them, symlinks included",
     )
     renew_every: float = Field(
         1.0, gt=0, description="lease renewal period; also how soon a cancel from elsewhere lands"
@@ -105,6 +110,8 @@ class Host:
             self.router.register(
                 PythonRuntime(self.catalog, process_workers=self.config.process_workers)
             )
+        if not self.router.has("native"):
+            self.router.register(NativeRuntime(self.catalog, self.config.allowed_roots))
         self._limiter: NodeSlots | None = None
         self._active: dict[str, Execution] = {}
         self._manifests: dict[int, str] = {}

@@ -1,4 +1,5 @@
-"""The native core of polyhost: workflow plans, the run scheduler and CEL expressions.
+"""The native core of polyhost: workflow plans, the run scheduler, CEL expressions and the
+native nodes (`native_nodes()`, `call_native()`).
 
 Private: the rest of the package reaches it through a thin layer of Python modules, which
 translate its exceptions into polyhost's public errors.
@@ -8,14 +9,18 @@ from collections.abc import Iterable
 from typing import Any, final
 
 __all__ = [
+    "CancelToken",
     "Expression",
     "ExpressionEvalError",
     "ExpressionSyntaxError",
+    "NativeNodeError",
     "Plan",
     "PlanError",
     "RunState",
     "Scope",
     "__version__",
+    "call_native",
+    "native_nodes",
 ]
 
 __version__: str
@@ -287,3 +292,56 @@ class Scope:
         Cheap: values are shared, not copied. Later `set()` and `remove()` calls on either
         scope do not affect the other.
         """
+
+class NativeNodeError(Exception):
+    """A native node failed.
+
+    `args` is `(code, message, field)`: a stable snake_case code, a message for people
+    (naming the file, line and column where there are some), and the parameter at fault or
+    None. Codes: `invalid_parameters`, `invalid_path` (a relative path), `io_error`,
+    `csv_error` (a ragged row, bad UTF-8, an unterminated quote, a value not of its column's
+    type), `too_many_rows` (inline output past `max_rows`), `invalid_input`, `cancelled`,
+    `panic` (the node panicked; the process is unharmed) and `unknown_native_node`.
+    """
+
+@final
+class CancelToken:
+    """A flag shared with running native nodes; `cancel()` asks them to stop.
+
+    Nodes look at it between chunks of work (every 64 KiB or 10,000 rows) and then fail
+    with the code `cancelled`. Safe to use from any thread.
+    """
+
+    def __new__(cls) -> CancelToken:
+        """A token not cancelled yet."""
+
+    def cancel(self) -> None:
+        """Asks every node run with this token to stop; calling it again does nothing."""
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether `cancel()` was called."""
+
+def native_nodes() -> list[dict[str, Any]]:
+    """Every registered native node, in registration order.
+
+    Each entry has `name` (e.g. `"csv.query"`), `description`, and `input_schema` and
+    `output_schema`: JSON Schemas as dicts; input schemas are objects with
+    `additionalProperties: false`.
+    """
+
+def call_native(
+    name: str, params: dict[str, Any], token: CancelToken, node_id: str = ""
+) -> dict[str, Any]:
+    """Runs the native node `name` on `params` and returns its output.
+
+    `params` must be JSON-like: dicts with str keys, lists, tuples, str, int (64-bit),
+    finite float, bool and None. The node runs without the GIL, so other Python threads
+    go on meanwhile; `token` lets another thread cancel it. `node_id` only names the node
+    in messages. Paths must be absolute; callers check them against their allowed roots.
+
+    Raises:
+        NativeNodeError: the node failed (see its codes), `params` could not be converted
+            (`invalid_parameters`), no node is called `name` (`unknown_native_node`), or
+            the node panicked (`panic`, with the panic's message; nothing is printed).
+    """

@@ -1,11 +1,20 @@
-//! `polyhost._native`: the plan graph, the run scheduler and CEL expressions.
+//! `polyhost._native`: the plan graph, the run scheduler, CEL expressions, and the native
+//! nodes (`registry`) with their Python face (`py_nodes`).
 
+pub mod csv;
+pub mod diagnostic;
 pub mod errors;
 pub mod expr;
+pub mod node;
+pub mod params;
 pub mod plan;
+pub mod py_json;
+pub mod py_nodes;
 pub mod py_plan;
 pub mod py_scheduler;
+pub mod registry;
 pub mod scheduler;
+pub mod text;
 
 use pyo3::prelude::*;
 
@@ -27,5 +36,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_scheduler::RunState>()?;
     m.add_class::<expr::Expression>()?;
     m.add_class::<expr::scope::Scope>()?;
+    m.add(
+        "NativeNodeError",
+        py.get_type::<py_nodes::NativeNodeError>(),
+    )?;
+    m.add_class::<py_nodes::CancelToken>()?;
+    m.add_function(wrap_pyfunction!(py_nodes::native_nodes, m)?)?;
+    m.add_function(wrap_pyfunction!(py_nodes::call_native, m)?)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -12,6 +13,17 @@ DEMO = Path(__file__).parents[2] / "examples" / "demo" / "demo.yaml"
 POLYHOST = Path(sys.executable).parent / "polyhost"
 
 
+def expected_regions() -> list[tuple[str, float, int]]:
+    """The demo's CSV query, computed with the csv module: high-priority orders over 20."""
+    totals: dict[str, list[float]] = {}
+    with (DEMO.parent / "data" / "orders.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["priority"] == "high" and float(row["amount"]) > 20:
+                totals.setdefault(row["region"], []).append(float(row["amount"]))
+    ranked = sorted(totals.items(), key=lambda item: -sum(item[1]))
+    return [(region, sum(amounts), len(amounts)) for region, amounts in ranked]
+
+
 def test_the_demo_runs_every_path_it_shows(tmp_path: Path) -> None:
     env = {**os.environ, "POLYHOST_HOME": str(tmp_path)}
     done = subprocess.run(
@@ -19,6 +31,7 @@ def test_the_demo_runs_every_path_it_shows(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         env=env,
+        cwd=DEMO.parents[2],  # the demo's CSV path is relative to the repository
         timeout=120,
         check=False,
     )
@@ -31,6 +44,12 @@ def test_the_demo_runs_every_path_it_shows(tmp_path: Path) -> None:
         "high": True,
         "flaky_attempts": 2,
         "recovered": "recovered: the risky step failed on purpose",
+        "top_region": expected_regions()[0][0],
+        "regions": [
+            f"#{i} {region}: {count} orders"
+            for i, (region, _, count) in enumerate(expected_regions(), 1)
+        ],
+        "words": 4,
     }
     nodes = result["nodes"]
     assert nodes["quiet"]["status"] == "skipped"

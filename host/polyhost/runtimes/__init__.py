@@ -1,6 +1,7 @@
 """Runtime adapters: each runs nodes of one ``runtime`` behind the same small interface."""
 
 from ._base import RuntimeAdapter
+from ._native import NativeRuntime
 from ._python import PythonRuntime
 
-__all__ = ["PythonRuntime", "RuntimeAdapter"]
+__all__ = ["NativeRuntime", "PythonRuntime", "RuntimeAdapter"]

@@ -1,0 +1,164 @@
+"""The native runtime: Rust node functions, run on a worker thread with the GIL released.
+
+Built-in native nodes live in the extension's registry and are called by name through
+``polyhost._native.call_native``; out-of-tree ones are a callable ``(params, cancel) -> dict``
+in an importable extension module that a manifest names (``module`` + ``handler``). Either way a
+failure or a Rust panic becomes a typed ``NodeError`` naming the node, and cancellation (a
+timeout, a cancelled run) reaches the Rust code through a flag it checks between chunks.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from .. import _native
+from .._catalog import Catalog, NodeType
+from .._context import NodeContext
+from .._errors import NodeError, NodeParameterError
+
+__all__ = ["NativeRuntime", "native_node_types", "path_params"]
+
+# Failures that a second attempt may not repeat (the disk, the network); the rest are final.
+_RETRYABLE = frozenset({"io_error"})
+
+
+def native_node_types() -> list[NodeType]:
+    """The node types of the extension's registry, as catalog entries."""
+    return [
+        NodeType(
+            type=meta["name"],
+            runtime="native",
+            handler=meta["name"],
+            description=meta["description"],
+            input_schema=meta["input_schema"],
+            output_schema=meta["output_schema"],
+        )
+        for meta in _native.native_nodes()
+        if not str(meta["name"]).startswith("debug.")
+    ]
+
+
+class NativeRuntime:
+    """Runs ``runtime = "native"`` node types."""
+
+    name = "native"
+
+    def __init__(self, catalog: Catalog, allowed_roots: Sequence[Path]) -> None:
+        self._catalog = catalog
+        self._roots = [Path(root).resolve() for root in allowed_roots]
+
+    async def execute(
+        self, node_type: NodeType, params: dict[str, Any], ctx: NodeContext
+    ) -> dict[str, Any] | None:
+        """Run one attempt on a worker thread; the event loop keeps going meanwhile."""
+        params = self._resolve_paths(node_type, params, ctx.node_id)
+        token = _native.CancelToken()
+        call = self._call(node_type, params, token, ctx.node_id)
+        try:
+            output = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        except (_native.NativeNodeError, ValueError) as exc:
+            raise _translate(exc, ctx.node_id) from exc
+        except BaseException:
+            token.cancel()  # a cancelled or timed-out call: the Rust side stops at its next check
+            raise
+        if output is not None and not isinstance(output, dict):
+            raise NodeError(
+                f"the native node returned {type(output).__name__}, not an object",
+                node=ctx.node_id,
+                code="invalid_output",
+                retryable=False,
+            )
+        return output
+
+    async def aclose(self) -> None:
+        """Nothing to release: native calls hold no resources between calls."""
+
+    def _call(
+        self, node_type: NodeType, params: dict[str, Any], token: Any, node_id: str
+    ) -> Callable[[], Any]:
+        handler = node_type.handler or ""
+        if node_type.module is None:
+            return functools.partial(_native.call_native, handler, params, token, node_id)
+        func = self._catalog.module_handler(node_type)
+        return functools.partial(func, params, token)
+
+    def _resolve_paths(
+        self, node_type: NodeType, params: dict[str, Any], node_id: str
+    ) -> dict[str, Any]:
+        keys = path_params(node_type)
+        if not keys:
+            return params
+        resolved = dict(params)
+        for dotted in keys:
+            holder, key = _holder(resolved, dotted)
+            if holder is None or not isinstance(holder.get(key), str):
+                continue
+            holder[key] = str(self._inside_roots(holder[key], node_id, f"with.{dotted}"))
+        return resolved
+
+    def _inside_roots(self, value: str, node_id: str, field: str) -> Path:
+        if not self._roots:
+            raise NodeParameterError(
+                "this host allows no files: set allowed_roots in the host config",
+                node=node_id,
+                field=field,
+            )
+        raw = Path(value).expanduser()
+        candidate = (raw if raw.is_absolute() else self._roots[0] / raw).resolve()
+        for root in self._roots:
+            if candidate == root or root in candidate.parents:
+                return candidate
+        roots = ", ".join(str(r) for r in self._roots)
+        raise NodeParameterError(
+            f"the path {value!r} is outside the allowed roots ({roots})", node=node_id, field=field
+        )
+
+
+def path_params(node_type: NodeType) -> list[str]:
+    """``with`` keys (dotted for nested objects) whose schema says ``format: path``."""
+    found: list[str] = []
+
+    def walk(schema: Any, prefix: str) -> None:
+        if not isinstance(schema, dict):
+            return
+        for name, prop in (schema.get("properties") or {}).items():
+            if not isinstance(prop, dict):
+                continue
+            if prop.get("format") == "path":
+                found.append(prefix + name)
+            walk(prop, f"{prefix}{name}.")
+
+    walk(node_type.input_schema, "")
+    return found
+
+
+def _holder(params: dict[str, Any], dotted: str) -> tuple[dict[str, Any] | None, str]:
+    *parents, key = dotted.split(".")
+    holder: Any = params
+    for part in parents:
+        holder = holder.get(part) if isinstance(holder, dict) else None
+        if holder is None:
+            return None, key
+    if isinstance(holder, dict):
+        # Params are resolved afresh for every attempt, so changing them in place is safe.
+        return holder, key
+    return None, key
+
+
+def _translate(exc: BaseException, node_id: str) -> BaseException:
+    if isinstance(exc, _native.NativeNodeError):
+        code, message, field = [*exc.args, None, None, None][:3]
+        return NodeError(
+            str(message),
+            node=node_id,
+            code=str(code),
+            field=field,
+            retryable=code in _RETRYABLE,
+        )
+    return NodeError(str(exc), node=node_id, code="native_error", retryable=False)
