@@ -62,3 +62,14 @@ def test_a_closed_host_refuses_to_run(tmp_path: Path) -> None:
     host.close()  # idempotent
     with pytest.raises(RunStateError):
         host.run_sync(workflow([{"id": "a", "type": "core.transform"}]))
+
+
+def test_allowed_roots_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.setenv("POLYHOST_ALLOWED_ROOTS", os.pathsep.join([str(tmp_path / "a"), "/srv/b"]))
+    assert HostConfig(home=tmp_path).allowed_roots == [tmp_path / "a", Path("/srv/b")]
+    monkeypatch.delenv("POLYHOST_ALLOWED_ROOTS")
+    assert HostConfig(home=tmp_path).allowed_roots == [Path.cwd()]

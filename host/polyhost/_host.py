@@ -42,6 +42,14 @@ _DEFAULT: Any = object()
 _COMPILE_CACHE_SIZE = 64
 
 
+def _default_roots() -> list[Path]:
+    """``$POLYHOST_ALLOWED_ROOTS`` (paths joined by the OS path separator), else the cwd."""
+    configured = os.environ.get("POLYHOST_ALLOWED_ROOTS")
+    if configured:
+        return [Path(part) for part in configured.split(os.pathsep) if part]
+    return [Path.cwd()]
+
+
 class HostConfig(BaseModel):
     """Settings of a host; every field has a safe default."""
 
@@ -65,7 +73,7 @@ class HostConfig(BaseModel):
         "and a crash may run the last completed nodes again (same idempotency key)",
     )
     allowed_roots: list[Path] = Field(
-        default_factory=lambda: [Path.cwd()],
+        default_factory=_default_roots,
         description="folders native nodes may read and write files in (relative paths resolve "
         "against the first); nothing outside them, symlinks included",
     )
