@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from _shapes import chain_doc, fanout_doc, noop_catalog
 
 from polyhost import Catalog, Host, HostConfig, RunStatus
 from polyhost._compiler import compile_workflow, parse_workflow
@@ -24,23 +25,6 @@ REPEATS = 5
 RUNS = 1000
 RESUME_REPEATS = 3
 AT_ONCE = 32
-
-
-async def noop(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    return {}
-
-
-def chain_doc(n: int) -> dict[str, Any]:
-    nodes = [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
-    edges = [{"from": f"n{i}", "to": f"n{i + 1}"} for i in range(n - 1)]
-    return {"version": 1, "id": "chain", "nodes": nodes, "edges": edges}
-
-
-def fanout_doc(n: int) -> dict[str, Any]:
-    nodes = [{"id": "root", "type": "bench.noop"}]
-    nodes += [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
-    edges = [{"from": "root", "to": f"n{i}"} for i in range(n)]
-    return {"version": 1, "id": "fanout", "nodes": nodes, "edges": edges}
 
 
 def approval_doc() -> dict[str, Any]:
@@ -168,8 +152,7 @@ async def resumes(home: Path) -> dict[str, Any]:
 
 
 async def main() -> dict[str, Any]:
-    catalog = Catalog.with_builtins()
-    catalog.node("bench.noop")(noop)
+    catalog = noop_catalog()
     out: dict[str, Any] = {"benchmark": "durable_runs", "nodes": N, "repeats": REPEATS}
     with tempfile.TemporaryDirectory() as tmp:
         out.update(await overhead(catalog, Path(tmp) / "overhead"))

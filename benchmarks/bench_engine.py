@@ -14,28 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from polyhost import Catalog, Host, HostConfig
+from _shapes import chain_doc, fanout_doc, noop, noop_catalog
+
+from polyhost import Host, HostConfig
 from polyhost._compiler import compile_workflow, parse_workflow
 
 N = 1000
 REPEATS = 5
-
-
-async def noop(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    return {}
-
-
-def chain_doc(n: int) -> dict[str, Any]:
-    nodes = [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
-    edges = [{"from": f"n{i}", "to": f"n{i + 1}"} for i in range(n - 1)]
-    return {"version": 1, "id": "chain", "nodes": nodes, "edges": edges}
-
-
-def fanout_doc(n: int) -> dict[str, Any]:
-    nodes = [{"id": "root", "type": "bench.noop"}]
-    nodes += [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
-    edges = [{"from": "root", "to": f"n{i}"} for i in range(n)]
-    return {"version": 1, "id": "fanout", "nodes": nodes, "edges": edges}
 
 
 async def floor(n: int) -> float:
@@ -62,8 +47,7 @@ async def measure(host: Host, compiled: Any) -> float:
 
 
 async def main() -> dict[str, Any]:
-    catalog = Catalog.with_builtins()
-    catalog.node("bench.noop")(noop)
+    catalog = noop_catalog()
     shapes = {"chain": chain_doc(N), "fanout": fanout_doc(N)}
     out: dict[str, Any] = {"benchmark": "engine_overhead", "nodes": N, "repeats": REPEATS}
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,6 +20,7 @@ from ._expressions import Mapping as Mapping_
 from ._inputs import InputsSchema
 from ._model import Edge, Node, RetryPolicy, Workflow
 from ._planning import Plan
+from .runtimes._wasm import check_wasm_node_type
 
 __all__ = ["CompiledNode", "CompiledWorkflow", "compile_workflow", "parse_workflow"]
 
@@ -338,6 +339,9 @@ class _Compiler:
                 self.catalog.module_handler(node_type)
             except ManifestError as exc:
                 self.error(C.HANDLER_NOT_FOUND, exc.message, node=node.id, field="type")
+        if node_type.runtime == "wasm":
+            for problem in check_wasm_node_type(node_type):
+                self.error(C.INVALID_WASM_MODULE, problem, node=node.id, field="type")
         return node_type
 
     def _check_edges(self, types: list[NodeType | None]) -> list[tuple[int, int, str]]:
@@ -410,13 +414,7 @@ class _Compiler:
             if key in conditions or (control == "loop" and key in LOOP_CONDITIONS):
                 continue
             if key in expression_keys:
-                if not isinstance(value, str):
-                    self.error(
-                        C.INVALID_PARAMETERS,
-                        f"'{key}' must be a CEL expression (a string)",
-                        node=node.id,
-                        field=f"with.{key}",
-                    )
+                if not self._is_cel_source(value, node.id, key):
                     continue
                 parsed = self._expression(_strip_braces(value), node.id, f"with.{key}", upstream)
                 if parsed is not None:
@@ -482,15 +480,7 @@ class _Compiler:
         if control == "loop":
             for key in LOOP_CONDITIONS:
                 source = node.with_.get(key)
-                if source is None:
-                    continue
-                if not isinstance(source, str):
-                    self.error(
-                        C.INVALID_PARAMETERS,
-                        f"'{key}' must be a CEL expression (a string)",
-                        node=node.id,
-                        field=f"with.{key}",
-                    )
+                if source is None or not self._is_cel_source(source, node.id, key):
                     continue
                 expression = sub.condition(_strip_braces(source), node.id, f"with.{key}", key)
                 if expression is not None:
@@ -498,6 +488,17 @@ class _Compiler:
         self.reads[self._reader] |= sub.outer_reads
         self._note_outer(sub.outer_reads)
         return body, conditions
+
+    def _is_cel_source(self, value: Any, node: str, key: str) -> bool:
+        if isinstance(value, str):
+            return True
+        self.error(
+            C.INVALID_PARAMETERS,
+            f"'{key}' must be a CEL expression (a string)",
+            node=node,
+            field=f"with.{key}",
+        )
+        return False
 
     def condition(self, source: str, loop_id: str, field: str, key: str) -> Expression | None:
         """A loop's `while`/`do_while`, checked in the body's scope (outer names, `loop`, and

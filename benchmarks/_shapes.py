@@ -1,0 +1,34 @@
+"""Workflow shapes and the no-op node that the engine benchmarks share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from polyhost import Catalog
+
+
+async def noop(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """The cheapest possible node: what is left is the engine's own cost."""
+    return {}
+
+
+def noop_catalog() -> Catalog:
+    """The built-in catalog plus ``bench.noop``."""
+    catalog = Catalog.with_builtins()
+    catalog.node("bench.noop")(noop)
+    return catalog
+
+
+def chain_doc(n: int) -> dict[str, Any]:
+    """``n`` no-op nodes, each after the previous one."""
+    nodes = [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
+    edges = [{"from": f"n{i}", "to": f"n{i + 1}"} for i in range(n - 1)]
+    return {"version": 1, "id": "chain", "nodes": nodes, "edges": edges}
+
+
+def fanout_doc(n: int) -> dict[str, Any]:
+    """A root and ``n`` no-op nodes after it, all ready at once."""
+    nodes = [{"id": "root", "type": "bench.noop"}]
+    nodes += [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
+    edges = [{"from": "root", "to": f"n{i}"} for i in range(n)]
+    return {"version": 1, "id": "fanout", "nodes": nodes, "edges": edges}
