@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv build demo test test-python test-rust lint fmt bench clean
+.PHONY: help venv wasm build demo test test-python test-rust lint fmt bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,9 +18,14 @@ $(STAMP):
 
 venv: $(STAMP) ## create .venv with maturin
 
+# clang (wasm32-wasi), Go (wasip1) and AssemblyScript; the script installs the Debian packages
+# it lacks and rebuilds only what changed.
+wasm: ## build the wasm nodes (examples and test guests) into wasm-nodes/build/
+	bash wasm-nodes/build.sh
+
 # maturin installs the package in editable mode with its dependencies and builds the
 # extension; cargo's incremental build makes a second call nearly free.
-build: venv ## build the Rust extension and install polyhost into .venv
+build: venv wasm ## build the Rust extension and the wasm nodes; install polyhost into .venv
 	PIP_QUIET=1 VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet --extras dev,bench
 	PIP_QUIET=1 VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet -m examples/native-node/Cargo.toml
 
@@ -54,4 +59,4 @@ bench: build ## run the benchmarks; JSON to stdout and benchmarks/results/
 		echo "== $$b" >&2; $(BIN)/python $$b | tee benchmarks/results/$$(basename $$b .py).json; done
 
 clean: ## remove the build and the virtual environment
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target wasm-nodes/build

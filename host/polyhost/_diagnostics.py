@@ -29,6 +29,7 @@ class DiagnosticCode:
     INVALID_PARAMETERS = "invalid_parameters"
     INVALID_INPUTS_SCHEMA = "invalid_inputs_schema"
     HANDLER_NOT_FOUND = "handler_not_found"
+    INVALID_WASM_MODULE = "invalid_wasm_module"
     RUNTIME_UNAVAILABLE = "runtime_unavailable"
     UNEXPECTED_BODY = "unexpected_body"
     EMPTY_WORKFLOW = "empty_workflow"

@@ -31,7 +31,7 @@ from ._loading import MANIFEST_NAME, load_workflow
 from ._model import Workflow
 from ._result import RunResult, RunStatus
 from ._router import RuntimeRouter
-from .runtimes import NativeRuntime, PythonRuntime
+from .runtimes import NativeRuntime, PythonRuntime, WasmRuntime
 from .store import RunRecord, RunStore, default_home, open_store
 from .store._base import Owner
 
@@ -80,6 +80,11 @@ class HostConfig(BaseModel):
     renew_every: float = Field(
         1.0, gt=0, description="lease renewal period; also how soon a cancel from elsewhere lands"
     )
+    wasm_cache: bool = Field(
+        True,
+        description="keep compiled wasm modules under HOME/wasm-cache, so a new process loads "
+        "them in milliseconds instead of compiling again",
+    )
 
 
 def new_run_id() -> str:
@@ -120,6 +125,9 @@ class Host:
             )
         if not self.router.has("native"):
             self.router.register(NativeRuntime(self.catalog, self.config.allowed_roots))
+        if not self.router.has("wasm"):
+            cache = self.config.home / "wasm-cache" if self.config.wasm_cache else None
+            self.router.register(WasmRuntime(cache_dir=cache))
         self._limiter: NodeSlots | None = None
         self._active: dict[str, Execution] = {}
         self._manifests: dict[int, str] = {}

@@ -50,6 +50,8 @@ def test_the_demo_runs_every_path_it_shows(tmp_path: Path) -> None:
             for i, (region, _, count) in enumerate(expected_regions(), 1)
         ],
         "words": 4,
+        "wasm_words": 5,
+        "wasm_greeting": "Hello, tester!",
     }
     nodes = result["nodes"]
     assert nodes["quiet"]["status"] == "skipped"

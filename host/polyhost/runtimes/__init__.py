@@ -3,5 +3,6 @@
 from ._base import RuntimeAdapter
 from ._native import NativeRuntime
 from ._python import PythonRuntime
+from ._wasm import WasmRuntime
 
-__all__ = ["NativeRuntime", "PythonRuntime", "RuntimeAdapter"]
+__all__ = ["NativeRuntime", "PythonRuntime", "RuntimeAdapter", "WasmRuntime"]

@@ -1,0 +1,329 @@
+"""The wasm runtime: WebAssembly modules in Wasmtime, with limits and explicit grants.
+
+A node type names a module (``module = "build/score.wasm"``, relative to its manifest), its
+``limits`` (memory, fuel, timeout, output size, tables, instances) and its ``grants`` (folders to
+read or write, environment variables, arguments); nothing is granted unless listed. The guest
+ABI is ``wasm-nodes/ABI.md``: a reactor exports ``memory``, ``polyhost_alloc`` and
+``polyhost_run`` (the fast style); a WASI command exports ``_start`` and speaks JSON on stdin
+and stdout. docs/wasm.md describes both, the error codes, and what a call costs.
+
+Calls run on worker threads, each in a fresh store and instance. A guest that traps, runs out
+of fuel or memory, times out or returns garbage fails its node with a typed ``NodeError`` whose
+``code`` says which limit or rule it broke; the host itself is never at risk. wasmtime is
+imported on first use, so hosts that run no wasm node do not pay for loading it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+
+from .._catalog import NodeType
+from .._context import NodeContext
+from .._errors import NodeError, NodeOutputError, NodeTimeoutError, RuntimeUnavailableError
+from ._wasm_limits import Preopen, WasmGrants, WasmLimits, parse_grants, parse_limits
+
+if TYPE_CHECKING:
+    from ._wasm_cache import CachedModule
+    from ._wasm_call import CallRequest, GuestFailure, WasmMachine
+
+__all__ = ["WasmRuntime", "check_wasm_node_type"]
+
+# How long past its own timeout a call may take before the adapter gives up on the thread: the
+# epoch check stops running wasm within a tick, but not a guest blocked in a WASI call (reading
+# a FIFO in a granted folder, say). The thread is then abandoned, blocked where it is.
+_GRACE = 1.0
+_OUTPUT_ERRORS = frozenset({"wasm_output_too_large", "wasm_invalid_output"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    """A node type's module path, limits and grants, parsed once."""
+
+    module: Path
+    limits: WasmLimits
+    grants: WasmGrants
+    base: Path  # the manifest's folder, which grants are relative to
+
+
+class WasmRuntime:
+    """Runs ``runtime = "wasm"`` node types.
+
+    ``cache_dir`` keeps compiled modules on disk across processes (``HOME/wasm-cache`` in a
+    host); None keeps them in memory only.
+    """
+
+    name = "wasm"
+
+    def __init__(self, *, cache_dir: Path | None = None) -> None:
+        self._cache_dir = cache_dir
+        self._machines: dict[bool, WasmMachine] = {}
+        self._lock = threading.Lock()
+        self._policies: dict[str, tuple[NodeType, _Policy]] = {}
+        self._closed = False
+
+    def machine(self, *, metered: bool = False) -> WasmMachine:
+        """The engine, linker and module cache (metering fuel or not), created on first use."""
+        found = self._machines.get(metered)
+        if found is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeUnavailableError("the wasm runtime is closed")
+                found = self._machines.get(metered)
+                if found is None:
+                    from ._wasm_call import WasmMachine  # noqa: PLC0415 (loads wasmtime)
+
+                    found = self._machines[metered] = WasmMachine(self._cache_dir, metered=metered)
+        return found
+
+    async def execute(
+        self, node_type: NodeType, params: dict[str, Any], ctx: NodeContext
+    ) -> dict[str, Any] | None:
+        """Run one attempt on a worker thread, in a fresh instance of the node's module."""
+        from ._wasm_call import CallRequest, GuestFailure  # noqa: PLC0415 (loaded by now)
+
+        policy = self._policy(node_type, ctx.node_id)
+        machine = self.machine(metered=policy.limits.fuel is not None)
+        payload = _input(params, ctx)
+        stop = _Stop(ctx)
+        try:
+            module = await self._module(machine, policy, ctx.node_id)
+            wasi = module.info.uses_wasi
+            request = CallRequest(
+                module=module,
+                limits=policy.limits,
+                input=payload,
+                preopens=_preopens(policy, ctx.node_id) if wasi else [],
+                env=policy.grants.environment() if wasi else [],
+                args=policy.grants.args,
+                log=_to_loop(lambda level, message: ctx.log(message, level)),
+                chunk=_to_loop(ctx.chunk),
+                cancelled=stop.is_set,
+            )
+            call = functools.partial(_call, machine, request)
+            if not wasi:  # only WASI calls can block outside wasm
+                return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+            with anyio.fail_after(policy.limits.timeout + _GRACE):
+                return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        except GuestFailure as failure:
+            raise _node_error(failure, ctx.node_id) from None
+        except TimeoutError:
+            stop.set()
+            raise NodeTimeoutError(
+                f"the guest ran past limits.timeout ({policy.limits.timeout:g}s) and did not "
+                "stop (it is blocked outside wasm)",
+                node=ctx.node_id,
+                code="wasm_timeout",
+                field="limits.timeout",
+            ) from None
+        except BaseException:
+            stop.set()  # cancelled: the guest stops at its next epoch tick
+            raise
+
+    async def aclose(self) -> None:
+        """Stop the epoch thread; idempotent. Compiled modules stay in the disk cache."""
+        with self._lock:
+            self._closed = True
+            machines, self._machines = list(self._machines.values()), {}
+        for machine in machines:
+            machine.close()
+
+    async def _module(self, machine: WasmMachine, policy: _Policy, node_id: str) -> CachedModule:
+        from ._wasm_cache import WasmModuleError  # noqa: PLC0415 (loaded by now)
+
+        try:
+            # A warm module is a stat and a dict lookup; compiling one takes a worker thread.
+            found = machine.cache.peek(policy.module)
+            if found is not None:
+                return found
+            return await anyio.to_thread.run_sync(machine.cache.load, policy.module)
+        except WasmModuleError as exc:
+            raise NodeError(
+                str(exc), node=node_id, code="invalid_wasm_module", field="type", retryable=False
+            ) from None
+
+    def _policy(self, node_type: NodeType, node_id: str) -> _Policy:
+        known = self._policies.get(node_type.type)
+        if known is not None and known[0] is node_type:
+            return known[1]
+        try:
+            policy = _parse_policy(node_type)
+        except ValueError as exc:
+            raise NodeError(
+                f"node type {node_type.type}: {exc}",
+                node=node_id,
+                code="invalid_wasm_module",
+                field="type",
+                retryable=False,
+            ) from None
+        self._policies[node_type.type] = (node_type, policy)
+        return policy
+
+
+def _parse_policy(node_type: NodeType) -> _Policy:
+    base = Path(node_type.base_dir) if node_type.base_dir else Path.cwd()
+    return _Policy(
+        module=base / (node_type.module or ""),
+        limits=parse_limits(node_type.limits),
+        grants=parse_grants(node_type.grants),
+        base=base,
+    )
+
+
+def _preopens(policy: _Policy, node_id: str) -> list[Preopen]:
+    # Resolved at every call: a granted folder swapped for a symlink meanwhile is refused.
+    try:
+        return policy.grants.preopens(policy.base)
+    except ValueError as exc:
+        raise NodeError(
+            str(exc), node=node_id, code="wasm_grant", field="grants", retryable=False
+        ) from None
+
+
+class _Stop:
+    """Set when the awaiting task gives up on the call; read by the epoch check each tick."""
+
+    __slots__ = ("_ctx", "_set")
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self._ctx = ctx
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set or self._ctx.cancelled
+
+
+def _call(machine: WasmMachine, request: CallRequest) -> dict[str, Any]:
+    # The deadline starts when the thread does, not while the call waited for one.
+    request.deadline = time.monotonic() + request.limits.timeout
+    return machine.call(request)
+
+
+def _input(params: dict[str, Any], ctx: NodeContext) -> bytes:
+    document = {
+        "params": params,
+        "ctx": {
+            "run_id": ctx.run_id,
+            "node_id": ctx.node_id,
+            "attempt": ctx.attempt,
+            "idempotency_key": ctx.idempotency_key,
+        },
+    }
+    try:
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise NodeError(
+            f"the parameters are not JSON: {exc}",
+            node=ctx.node_id,
+            code="invalid_parameters",
+            retryable=False,
+        ) from None
+
+
+def _to_loop(sink: Callable[..., None]) -> Callable[..., None]:
+    """``sink`` called on the event loop's thread from the worker thread running the guest."""
+
+    def forward(*args: Any) -> None:
+        anyio.from_thread.run_sync(sink, *args)
+
+    return forward
+
+
+def _node_error(failure: GuestFailure, node_id: str) -> NodeError:
+    if failure.code == "wasm_timeout":
+        return NodeTimeoutError(
+            failure.message, node=node_id, code=failure.code, field=failure.field
+        )
+    if failure.code in _OUTPUT_ERRORS:
+        return NodeOutputError(
+            failure.message, node=node_id, code=failure.code, field=failure.field
+        )
+    return NodeError(
+        failure.message,
+        node=node_id,
+        code=failure.code,
+        field=failure.field,
+        retryable=failure.retryable,
+    )
+
+
+# compile-time checks ---------------------------------------------------------------------------
+
+_CHECKED: dict[tuple[str, int, int], list[str]] = {}
+
+
+def check_wasm_node_type(node_type: NodeType) -> list[str]:
+    """Why a wasm node type cannot run, for the compiler's diagnostics (empty when it can).
+
+    Checks the limits and grants, that the module exists, validates, follows one style of the
+    guest ABI, and imports only what the host provides. The module is read, not compiled.
+    """
+    problems: list[str] = []
+    base = Path(node_type.base_dir) if node_type.base_dir else Path.cwd()
+    try:
+        parse_limits(node_type.limits)
+    except ValueError as exc:
+        problems.append(str(exc))
+    try:
+        parse_grants(node_type.grants)
+    except ValueError as exc:
+        problems.append(str(exc))
+    path = base / (node_type.module or "")
+    try:
+        stat = path.stat()
+        if not path.is_file():
+            raise IsADirectoryError(21, "is a directory")
+    except OSError as exc:
+        problems.append(f"the module {path} cannot be read: {exc.strerror}")
+        return problems
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _CHECKED:
+        if len(_CHECKED) >= 1024:  # many file versions over a long session: start afresh
+            _CHECKED.clear()
+        _CHECKED[key] = _check_module(path)
+    return problems + _CHECKED[key]
+
+
+@functools.cache
+def _validation_engine() -> Any:
+    from wasmtime import Engine  # noqa: PLC0415 (on first check only)
+
+    engine = Engine()
+    # Closed before interpreter teardown, when wasmtime's bindings may already be gone.
+    atexit.register(engine.close)
+    return engine
+
+
+def _check_module(path: Path) -> list[str]:
+    from wasmtime import Module, WasmtimeError  # noqa: PLC0415 (on first check only)
+
+    from ._wasm_call import summary  # noqa: PLC0415 (loads wasmtime)
+    from ._wasm_inspect import abi_problems, inspect_module  # noqa: PLC0415
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return [f"the module {path} cannot be read: {exc.strerror}"]
+    try:
+        info = inspect_module(data)
+    except ValueError as exc:
+        return [f"{path.name}: {exc}"]
+    try:
+        Module.validate(_validation_engine(), data)
+    except WasmtimeError as exc:
+        return [f"{path.name} does not validate: {summary(exc)}"]
+    return [f"{path.name}: {problem}" for problem in abi_problems(info)]

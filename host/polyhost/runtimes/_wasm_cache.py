@@ -1,0 +1,225 @@
+"""Compiled modules, kept in memory per file version and on disk per content and engine.
+
+Compiling a module with Cranelift takes milliseconds to seconds; loading its serialized machine
+code takes well under one. In memory, a module is found again by (path, mtime, size) with one
+``stat``. On disk, under ``HOME/wasm-cache``, the entry's name is the SHA-256 of the module's bytes
+plus a fingerprint of the wasmtime version and the engine's settings, so a changed module or a
+new wasmtime never loads stale code, and two hosts (or two versions) can share the folder.
+
+An entry is written to a temporary file and renamed into place, so readers never see half of one.
+It is wasmtime's serialized module followed by a trailer (a magic string, the payload's length
+and CRC-32), checked before wasmtime trusts the machine code in it: a truncated or damaged entry
+is ignored, the module compiled again, and the entry rewritten. A verified entry is mapped from
+the file rather than copied (wasmtime ignores the bytes after its ELF image).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import struct
+import tempfile
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wasmtime import Engine, InstancePre, Linker, Module, WasmtimeError
+
+from ._wasm_inspect import ModuleInfo, abi_problems, inspect_module
+
+__all__ = ["CachedModule", "ModuleCache", "WasmModuleError"]
+
+_TRAILER = struct.Struct("<16sQI")  # magic, payload length, CRC-32 of the payload
+_MAGIC = b"polyhost-cwasm-2"
+
+
+class WasmModuleError(ValueError):
+    """A module that cannot be loaded: missing, invalid, or outside the guest ABI."""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedModule:
+    """A compiled module, linked against the host's imports, ready to instantiate."""
+
+    module: Module
+    pre: InstancePre
+    info: ModuleInfo
+    name: str
+    initialize: bool  # a WASI reactor: `_initialize` runs before any other export
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """How modules were obtained; tests and benchmarks read these."""
+
+    compiled: int = 0
+    disk_hits: int = 0
+    memory_hits: int = 0
+    disk_rejected: int = 0  # entries that were damaged or from another engine
+    disk_errors: list[str] = field(default_factory=list)
+
+
+class ModuleCache:
+    """Loads modules for one engine and linker; thread-safe."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        linker: Linker,
+        directory: Path | None,
+        fingerprint: str,
+        *,
+        max_entries: int = 256,
+    ) -> None:
+        self._engine = engine
+        self._linker = linker
+        self._directory = directory
+        self._fingerprint = fingerprint
+        self._max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, int, int], CachedModule] = OrderedDict()
+        self._lock = threading.Lock()
+        self.stats = CacheStats()
+
+    def release(self) -> None:
+        """Free every cached module's native handles; idempotent."""
+        with self._lock:
+            entries, self._entries = list(self._entries.values()), OrderedDict()
+        for entry in entries:
+            entry.pre.close()
+            entry.module.close()
+
+    def load(self, path: Path) -> CachedModule:
+        """The module at ``path``, compiled at most once per version of the file.
+
+        Raises ``WasmModuleError`` for a missing, unreadable, invalid or ABI-less module.
+        """
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise WasmModuleError(f"cannot read the module {path}: {exc.strerror}") from None
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        found = self._entries.get(key)
+        if found is not None:
+            self.stats.memory_hits += 1
+            return found
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                found = self._load(path)
+                self._entries[key] = found
+                if len(self._entries) > self._max_entries:
+                    self._entries.popitem(last=False)
+            else:
+                self.stats.memory_hits += 1
+            return found
+
+    def peek(self, path: Path) -> CachedModule | None:
+        """The module at ``path`` if it is loaded and unchanged; never compiles."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        found = self._entries.get((str(path), stat.st_mtime_ns, stat.st_size))
+        if found is not None:
+            self.stats.memory_hits += 1
+        return found
+
+    def clear(self) -> None:
+        """Forget the in-memory entries (the disk cache stays)."""
+        with self._lock:
+            self._entries.clear()
+
+    def _load(self, path: Path) -> CachedModule:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise WasmModuleError(f"cannot read the module {path}: {exc.strerror}") from None
+        try:
+            info = inspect_module(data)
+        except ValueError as exc:
+            raise WasmModuleError(f"{path.name}: {exc}") from None
+        problems = abi_problems(info)
+        if problems:
+            raise WasmModuleError(f"{path.name}: {'; '.join(problems)}")
+        module = self._compiled(data, path)
+        try:
+            pre = self._linker.instantiate_pre(module)
+        except WasmtimeError as exc:
+            raise WasmModuleError(f"{path.name}: cannot link: {_first_line(exc)}") from None
+        initialize = info.style == "reactor" and info.exports.get("_initialize") == "function"
+        return CachedModule(module, pre, info, path.name, initialize)
+
+    def _compiled(self, data: bytes, path: Path) -> Module:
+        entry = self._entry_path(data)
+        if entry is not None:
+            module = self._read_entry(entry)
+            if module is not None:
+                self.stats.disk_hits += 1
+                return module
+        try:
+            module = Module(self._engine, data)
+        except WasmtimeError as exc:
+            raise WasmModuleError(f"{path.name}: does not validate: {_first_line(exc)}") from None
+        self.stats.compiled += 1
+        if entry is not None:
+            self._write_entry(entry, module)
+        return module
+
+    def _entry_path(self, data: bytes) -> Path | None:
+        if self._directory is None:
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        return self._directory / f"{digest}-{self._fingerprint}.cwasm"
+
+    def _read_entry(self, entry: Path) -> Module | None:
+        try:
+            raw = entry.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.stats.disk_errors.append(f"{entry.name}: {exc.strerror}")
+            return None
+        if _intact(raw):
+            try:
+                return Module.deserialize_file(self._engine, str(entry))
+            except (WasmtimeError, OSError):
+                pass  # another engine's code despite the fingerprint: compile afresh
+        self.stats.disk_rejected += 1
+        return None
+
+    def _write_entry(self, entry: Path, module: Module) -> None:
+        payload = bytes(module.serialize())
+        trailer = _TRAILER.pack(_MAGIC, len(payload), zlib.crc32(payload))
+        temp: str | None = None
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".cwasm")
+            with os.fdopen(handle, "wb") as out:
+                out.write(payload)
+                out.write(trailer)
+            os.replace(temp, entry)
+            temp = None
+        except OSError as exc:
+            # A read-only or full disk costs a compile next time, never a failed node.
+            self.stats.disk_errors.append(f"{entry.name}: {exc.strerror}")
+        finally:
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+
+
+def _intact(raw: bytes) -> bool:
+    if len(raw) < _TRAILER.size:
+        return False
+    magic, length, crc = _TRAILER.unpack_from(raw, len(raw) - _TRAILER.size)
+    if magic != _MAGIC or length != len(raw) - _TRAILER.size:
+        return False
+    return bool(zlib.crc32(memoryview(raw)[:length]) == crc)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,3 @@
+module polyhost.dev/wasm-sdk
+
+go 1.24
