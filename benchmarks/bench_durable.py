@@ -5,17 +5,14 @@ Prints one JSON object."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
-from _shapes import chain_doc, fanout_doc, noop_catalog
+from _common import chain_doc, fanout_doc, noop_catalog, run_and_print
 
 from polyhost import Catalog, Host, HostConfig, RunStatus
 from polyhost._compiler import compile_workflow, parse_workflow
@@ -173,11 +170,4 @@ async def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    json.dump(runner(main()), sys.stdout, indent=2)
-    print()
+    run_and_print(main)

@@ -6,15 +6,13 @@ plain asyncio loop. Prints one JSON object."""
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _shapes import chain_doc, fanout_doc, noop, noop_catalog
+from _common import chain_doc, fanout_doc, noop, noop_catalog, run_and_print
 
 from polyhost import Host, HostConfig
 from polyhost._compiler import compile_workflow, parse_workflow
@@ -102,11 +100,4 @@ async def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    json.dump(runner(main()), sys.stdout, indent=2)
-    print()
+    run_and_print(main)

@@ -11,10 +11,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -23,7 +20,7 @@ from typing import Any
 
 import anyio.to_thread
 import wasmtime
-from _shapes import chain_doc, noop_catalog
+from _common import chain_doc, noop_catalog, run_and_print
 
 from polyhost import Host, HostConfig
 from polyhost._catalog import NodeType
@@ -311,11 +308,4 @@ async def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    json.dump(runner(main()), sys.stdout, indent=2)
-    print()
+    run_and_print(main)

@@ -31,6 +31,15 @@ class RuntimeRouter:
         """Names of the registered runtimes."""
         return sorted(self._adapters)
 
+    def adapter(self, runtime: str) -> RuntimeAdapter:
+        """The adapter registered for ``runtime``; ``RuntimeUnavailableError`` when none is."""
+        found = self._adapters.get(runtime)
+        if found is None:
+            raise RuntimeUnavailableError(
+                f"this host has no {runtime!r} runtime (available: {', '.join(self.runtimes)})"
+            )
+        return found
+
     def adapter_for(self, node_type: NodeType) -> RuntimeAdapter:
         """The adapter that runs ``node_type``; ``RuntimeUnavailableError`` when none is."""
         adapter = self._adapters.get(node_type.runtime)

@@ -6,11 +6,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-POLYHOST = Path(sys.executable).parent / "polyhost"
+from tests.helpers.cli import POLYHOST, wait_until_running
 
 SLOW = """
 version: 1
@@ -36,20 +34,7 @@ def test_sigint_cancels_the_run_and_the_history_says_so(tmp_path: Path) -> None:
         env=env,
     )
     # Wait until the run is recorded as running, then interrupt it.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        listing = subprocess.run(
-            [str(POLYHOST), "runs", "list", "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        runs = json.loads(listing.stdout) if listing.returncode == 0 else []
-        if runs and runs[0]["status"] == "running":
-            break
-        time.sleep(0.1)
-    else:
+    if not wait_until_running(env):
         proc.kill()
         raise AssertionError("the run never showed up as running")
     proc.send_signal(signal.SIGINT)

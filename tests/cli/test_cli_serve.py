@@ -6,11 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-POLYHOST = Path(sys.executable).parent / "polyhost"
+from tests.helpers.cli import POLYHOST, listed_runs, wait_until_running
 
 FLOW = """
 version: 1
@@ -25,17 +24,6 @@ outputs: {answer: "{{ last.value }}"}
 """
 
 
-def _runs(env: dict[str, str]) -> list[dict[str, object]]:
-    listing = subprocess.run(
-        [str(POLYHOST), "runs", "list", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    return json.loads(listing.stdout) if listing.returncode == 0 else []
-
-
 def test_serve_recovers_a_killed_run_and_stops_on_sigterm(tmp_path: Path) -> None:
     flow = tmp_path / "flow.yaml"
     flow.write_text(FLOW)
@@ -46,15 +34,10 @@ def test_serve_recovers_a_killed_run_and_stops_on_sigterm(tmp_path: Path) -> Non
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        runs = _runs(env)
-        if runs and runs[0]["status"] == "running":
-            break
-        time.sleep(0.05)
+    assert wait_until_running(env), "the run never showed up as running"
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
-    [orphan] = _runs(env)
+    [orphan] = listed_runs(env)
     assert orphan["status"] == "running"  # nobody finished it
 
     server = subprocess.Popen(
@@ -66,7 +49,7 @@ def test_serve_recovers_a_killed_run_and_stops_on_sigterm(tmp_path: Path) -> Non
     )
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _runs(env)[0]["status"] != "completed":
+        while time.monotonic() < deadline and listed_runs(env)[0]["status"] != "completed":
             time.sleep(0.1)
     finally:
         server.send_signal(signal.SIGTERM)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.anyio
 
 
 def runtime(host: Host) -> WasmRuntime:
-    found = host.router._adapters["wasm"]  # type: ignore[attr-defined]
+    found = host.router.adapter("wasm")
     assert isinstance(found, WasmRuntime)
     return found
 

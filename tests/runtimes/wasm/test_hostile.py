@@ -78,7 +78,7 @@ async def test_the_node_timeout_stops_the_guest_thread(project: Project, host: H
 
 
 def _guests_running(host: Host) -> int:
-    runtime = host.router._adapters["wasm"]  # type: ignore[attr-defined]
+    runtime = host.router.adapter("wasm")
     return sum(machine.ticker._active for machine in runtime._machines.values())
 
 

@@ -1,7 +1,11 @@
-"""Workflow shapes and the no-op node that the engine benchmarks share."""
+"""What the benchmarks share: workflow shapes, the no-op node, and how a benchmark runs."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from polyhost import Catalog
@@ -32,3 +36,15 @@ def fanout_doc(n: int) -> dict[str, Any]:
     nodes += [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
     edges = [{"from": "root", "to": f"n{i}"} for i in range(n)]
     return {"version": 1, "id": "fanout", "nodes": nodes, "edges": edges}
+
+
+def run_and_print(main: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> None:
+    """Run ``main`` on uvloop when installed (asyncio otherwise) and print its JSON object."""
+    try:
+        import uvloop  # noqa: PLC0415 (optional)
+
+        runner: Callable[[Any], Any] = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    json.dump(runner(main()), sys.stdout, indent=2)
+    print()
