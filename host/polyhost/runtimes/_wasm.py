@@ -7,10 +7,12 @@ ABI is ``wasm-nodes/ABI.md``: a reactor exports ``memory``, ``polyhost_alloc`` a
 ``polyhost_run`` (the fast style); a WASI command exports ``_start`` and speaks JSON on stdin
 and stdout. docs/wasm.md describes both, the error codes, and what a call costs.
 
-Calls run on worker threads, each in a fresh store and instance. A guest that traps, runs out
-of fuel or memory, times out or returns garbage fails its node with a typed ``NodeError`` whose
-``code`` says which limit or rule it broke; the host itself is never at risk. wasmtime is
-imported on first use, so hosts that run no wasm node do not pay for loading it.
+Each call runs in a fresh store and instance: short reactor calls inline on the event loop's
+thread, the rest on worker threads (``_wasm_inline`` says how the two are told apart). A guest
+that traps, runs out of fuel or memory, times out or returns garbage fails its node with a typed
+``NodeError`` whose ``code`` says which limit or rule it broke; the host itself is never at
+risk. wasmtime is imported on first use, so hosts that run no wasm node do not pay for loading
+it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import anyio.to_thread
 from .._catalog import NodeType
 from .._context import NodeContext
 from .._errors import NodeError, NodeOutputError, NodeTimeoutError, RuntimeUnavailableError
+from ._wasm_inline import INLINE_SLICE, EventBuffer, InlinePace
 from ._wasm_limits import Preopen, WasmGrants, WasmLimits, parse_grants, parse_limits
 
 if TYPE_CHECKING:
@@ -55,6 +58,7 @@ class _Policy:
     limits: WasmLimits
     grants: WasmGrants
     base: Path  # the manifest's folder, which grants are relative to
+    pooled: bool  # its limits fit the instance pool's
 
 
 class WasmRuntime:
@@ -68,38 +72,57 @@ class WasmRuntime:
 
     def __init__(self, *, cache_dir: Path | None = None) -> None:
         self._cache_dir = cache_dir
-        self._machines: dict[bool, WasmMachine] = {}
+        self._machines: dict[tuple[bool, bool], WasmMachine] = {}
         self._lock = threading.Lock()
         self._policies: dict[str, tuple[NodeType, _Policy]] = {}
+        self._pace = InlinePace()
+        self._unpooled: set[str] = set()  # modules that need more than a pool slot holds
         self._closed = False
 
-    def machine(self, *, metered: bool = False) -> WasmMachine:
-        """The engine, linker and module cache (metering fuel or not), created on first use."""
-        found = self._machines.get(metered)
+    def machine(self, *, metered: bool = False, pooled: bool = True) -> WasmMachine:
+        """The engine, linker and module cache (metering fuel or not, with an instance pool or
+        not), created on first use."""
+        key = (metered, pooled)
+        found = self._machines.get(key)
         if found is None:
             with self._lock:
                 if self._closed:
                     raise RuntimeUnavailableError("the wasm runtime is closed")
-                found = self._machines.get(metered)
+                found = self._machines.get(key)
                 if found is None:
-                    from ._wasm_call import WasmMachine  # noqa: PLC0415 (loads wasmtime)
+                    from ._wasm_call import PoolLimits, WasmMachine  # noqa: PLC0415 (wasmtime)
 
-                    found = self._machines[metered] = WasmMachine(self._cache_dir, metered=metered)
+                    found = self._machines[key] = WasmMachine(
+                        self._cache_dir, metered=metered, pool=PoolLimits() if pooled else None
+                    )
         return found
 
     async def execute(
         self, node_type: NodeType, params: dict[str, Any], ctx: NodeContext
     ) -> dict[str, Any] | None:
-        """Run one attempt on a worker thread, in a fresh instance of the node's module."""
+        """Run one attempt in a fresh instance of the node's module: inline when its calls are
+        short and cannot block outside wasm (see ``_wasm_inline``), else on a worker thread."""
+        from ._wasm_cache import OutsidePoolError  # noqa: PLC0415 (loaded by now)
         from ._wasm_call import CallRequest, GuestFailure  # noqa: PLC0415 (loaded by now)
 
         policy = self._policy(node_type, ctx.node_id)
-        machine = self.machine(metered=policy.limits.fuel is not None)
+        key = str(policy.module)
+        metered = policy.limits.fuel is not None
+        machine = self.machine(metered=metered, pooled=policy.pooled and key not in self._unpooled)
         payload = _input(params, ctx)
         stop = _Stop(ctx)
         try:
-            module = await self._module(machine, policy, ctx.node_id)
+            try:
+                module = await self._module(machine, policy, ctx.node_id)
+            except OutsidePoolError:
+                self._unpooled.add(key)
+                machine = self.machine(metered=metered, pooled=False)
+                module = await self._module(machine, policy, ctx.node_id)
             wasi = module.info.uses_wasi
+            if not wasi and machine.pool is not None and self._pace.inline(key):
+                inline = self._inline(machine, policy, module, payload, ctx)
+                if inline is not None:
+                    return inline
             request = CallRequest(
                 module=module,
                 limits=policy.limits,
@@ -112,10 +135,14 @@ class WasmRuntime:
                 cancelled=stop.is_set,
             )
             call = functools.partial(_call, machine, request)
+            done: tuple[dict[str, Any], float]
             if not wasi:  # only WASI calls can block outside wasm
-                return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+                done = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+                self._pace.ran(key, done[1])
+                return done[0]
             with anyio.fail_after(policy.limits.timeout + _GRACE):
-                return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+                done = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+                return done[0]
         except GuestFailure as failure:
             raise _node_error(failure, ctx.node_id) from None
         except TimeoutError:
@@ -131,6 +158,39 @@ class WasmRuntime:
             stop.set()  # cancelled: the guest stops at its next epoch tick
             raise
 
+    def _inline(
+        self,
+        machine: WasmMachine,
+        policy: _Policy,
+        module: CachedModule,
+        payload: bytes,
+        ctx: NodeContext,
+    ) -> dict[str, Any] | None:
+        """One call on this thread; None when it overran its slice and must be re-run."""
+        from ._wasm_call import CallRequest, GuestFailure  # noqa: PLC0415 (loaded by now)
+
+        events = EventBuffer()
+        request = CallRequest(
+            module=module,
+            limits=policy.limits,
+            input=payload,
+            log=events.log,
+            chunk=events.chunk,
+            yield_after=INLINE_SLICE,
+        )
+        key = str(policy.module)
+        try:
+            output, seconds = _call(machine, request)
+        except GuestFailure as failure:
+            if failure.code == "wasm_yield":
+                self._pace.overran(key)
+                return None  # its logs and chunks are dropped: the re-run makes them again
+            events.flush(lambda level, message: ctx.log(message, level), ctx.chunk)
+            raise
+        self._pace.ran(key, seconds)
+        events.flush(lambda level, message: ctx.log(message, level), ctx.chunk)
+        return output
+
     async def aclose(self) -> None:
         """Stop the epoch thread; idempotent. Compiled modules stay in the disk cache."""
         with self._lock:
@@ -140,7 +200,7 @@ class WasmRuntime:
             machine.close()
 
     async def _module(self, machine: WasmMachine, policy: _Policy, node_id: str) -> CachedModule:
-        from ._wasm_cache import WasmModuleError  # noqa: PLC0415 (loaded by now)
+        from ._wasm_cache import OutsidePoolError, WasmModuleError  # noqa: PLC0415 (loaded)
 
         try:
             # A warm module is a stat and a dict lookup; compiling one takes a worker thread.
@@ -148,6 +208,8 @@ class WasmRuntime:
             if found is not None:
                 return found
             return await anyio.to_thread.run_sync(machine.cache.load, policy.module)
+        except OutsidePoolError:
+            raise
         except WasmModuleError as exc:
             raise NodeError(
                 str(exc), node=node_id, code="invalid_wasm_module", field="type", retryable=False
@@ -172,12 +234,20 @@ class WasmRuntime:
 
 
 def _parse_policy(node_type: NodeType) -> _Policy:
+    from ._wasm_ffi import PoolLimits  # noqa: PLC0415 (loads wasmtime)
+
     base = Path(node_type.base_dir) if node_type.base_dir else Path.cwd()
+    limits = parse_limits(node_type.limits)
+    pool = PoolLimits()
     return _Policy(
         module=base / (node_type.module or ""),
-        limits=parse_limits(node_type.limits),
+        limits=limits,
         grants=parse_grants(node_type.grants),
         base=base,
+        pooled=limits.memories <= 1
+        and limits.memory <= pool.memory
+        and limits.tables <= pool.tables
+        and limits.table_elements <= pool.table_elements,
     )
 
 
@@ -207,10 +277,17 @@ class _Stop:
         return self._set or self._ctx.cancelled
 
 
-def _call(machine: WasmMachine, request: CallRequest) -> dict[str, Any]:
+def _call(machine: WasmMachine, request: CallRequest) -> tuple[dict[str, Any], float]:
+    """The call's output and the CPU time it took on its thread.
+
+    CPU time, not wall-clock time: a call on a worker thread waits for the event loop to take
+    each of its logs and chunks, and for the GIL, neither of which it would wait for inline.
+    """
     # The deadline starts when the thread does, not while the call waited for one.
     request.deadline = time.monotonic() + request.limits.timeout
-    return machine.call(request)
+    start = time.thread_time()
+    output = machine.call(request)
+    return output, time.thread_time() - start
 
 
 def _input(params: dict[str, Any], ctx: NodeContext) -> bytes:

@@ -5,6 +5,10 @@ code takes well under one. In memory, a module is found again by (path, mtime, s
 ``stat``. On disk, under ``HOME/wasm-cache``, the entry's name is the SHA-256 of the module's bytes
 plus a fingerprint of the wasmtime version and the engine's settings, so a changed module or a
 new wasmtime never loads stale code, and two hosts (or two versions) can share the folder.
+Hashing a large module costs milliseconds, so, like Python's ``.pyc`` files, a small index
+record keyed by the module's path, size and mtime (nanoseconds) remembers its digest and what
+it imports and exports: a cold start of an unchanged module reads neither the module nor its
+hash. A module rewritten in place gets a new mtime and so a new record.
 
 An entry is written to a temporary file and renamed into place, so readers never see half of one.
 It is wasmtime's serialized module followed by a trailer (a magic string, the payload's length
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import mmap
 import os
 import struct
 import tempfile
@@ -25,12 +31,13 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wasmtime import Engine, InstancePre, Linker, Module, WasmtimeError
 
 from ._wasm_inspect import ModuleInfo, abi_problems, inspect_module
 
-__all__ = ["CachedModule", "ModuleCache", "WasmModuleError"]
+__all__ = ["CachedModule", "ModuleCache", "OutsidePoolError", "WasmModuleError"]
 
 _TRAILER = struct.Struct("<16sQI")  # magic, payload length, CRC-32 of the payload
 _MAGIC = b"polyhost-cwasm-2"
@@ -38,6 +45,11 @@ _MAGIC = b"polyhost-cwasm-2"
 
 class WasmModuleError(ValueError):
     """A module that cannot be loaded: missing, invalid, or outside the guest ABI."""
+
+
+class OutsidePoolError(WasmModuleError):
+    """A module that needs more than a pooled engine's slots hold (it runs on an engine
+    without a pool, where the call's own limits decide)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +120,7 @@ class ModuleCache:
         with self._lock:
             found = self._entries.get(key)
             if found is None:
-                found = self._load(path)
+                found = self._load(path, stat)
                 self._entries[key] = found
                 if len(self._entries) > self._max_entries:
                     self._entries.popitem(last=False)
@@ -132,19 +144,32 @@ class ModuleCache:
         with self._lock:
             self._entries.clear()
 
-    def _load(self, path: Path) -> CachedModule:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise WasmModuleError(f"cannot read the module {path}: {exc.strerror}") from None
-        try:
-            info = inspect_module(data)
-        except ValueError as exc:
-            raise WasmModuleError(f"{path.name}: {exc}") from None
-        problems = abi_problems(info)
-        if problems:
-            raise WasmModuleError(f"{path.name}: {'; '.join(problems)}")
-        module = self._compiled(data, path)
+    def _load(self, path: Path, stat: os.stat_result) -> CachedModule:
+        record = self._index_path(path, stat)
+        indexed = self._read_index(record) if record is not None else None
+        module: Module | None = None
+        if indexed is not None:
+            digest, info = indexed
+            entry = self._entry_for(digest)
+            module = self._read_entry(entry) if entry is not None else None
+            if module is not None:
+                self.stats.disk_hits += 1
+        if module is None:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise WasmModuleError(f"cannot read the module {path}: {exc.strerror}") from None
+            try:
+                info = inspect_module(data)
+            except ValueError as exc:
+                raise WasmModuleError(f"{path.name}: {exc}") from None
+            problems = abi_problems(info)
+            if problems:
+                raise WasmModuleError(f"{path.name}: {'; '.join(problems)}")
+            digest = hashlib.sha256(data).hexdigest()
+            module = self._compiled(data, digest, path, try_disk=indexed is None)
+            if record is not None:
+                self._write_index(record, digest, info)
         try:
             pre = self._linker.instantiate_pre(module)
         except WasmtimeError as exc:
@@ -152,9 +177,9 @@ class ModuleCache:
         initialize = info.style == "reactor" and info.exports.get("_initialize") == "function"
         return CachedModule(module, pre, info, path.name, initialize)
 
-    def _compiled(self, data: bytes, path: Path) -> Module:
-        entry = self._entry_path(data)
-        if entry is not None:
+    def _compiled(self, data: bytes, digest: str, path: Path, *, try_disk: bool) -> Module:
+        entry = self._entry_for(digest)
+        if entry is not None and try_disk:
             module = self._read_entry(entry)
             if module is not None:
                 self.stats.disk_hits += 1
@@ -162,27 +187,60 @@ class ModuleCache:
         try:
             module = Module(self._engine, data)
         except WasmtimeError as exc:
+            if "pooling allocator" in str(exc):
+                raise OutsidePoolError(f"{path.name}: {_first_line(exc)}") from None
             raise WasmModuleError(f"{path.name}: does not validate: {_first_line(exc)}") from None
         self.stats.compiled += 1
         if entry is not None:
             self._write_entry(entry, module)
         return module
 
-    def _entry_path(self, data: bytes) -> Path | None:
+    def _entry_for(self, digest: str) -> Path | None:
         if self._directory is None:
             return None
-        digest = hashlib.sha256(data).hexdigest()
         return self._directory / f"{digest}-{self._fingerprint}.cwasm"
+
+    def _index_path(self, path: Path, stat: os.stat_result) -> Path | None:
+        if self._directory is None:
+            return None
+        key = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self._fingerprint}"
+        return self._directory / "index" / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
+
+    def _read_index(self, record: Path) -> tuple[str, ModuleInfo] | None:
+        try:
+            found = json.loads(record.read_bytes())
+            digest = found["digest"]
+            info = _info_from_json(found["info"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # damaged: the module is read and hashed, and the record rewritten
+        if not isinstance(digest, str) or len(digest) != 64 or abi_problems(info):
+            return None
+        return digest, info
+
+    def _write_index(self, record: Path, digest: str, info: ModuleInfo) -> None:
+        document = {"digest": digest, "info": _info_to_json(info)}
+        try:
+            _write_atomically(record, [json.dumps(document).encode()])
+        except OSError as exc:
+            self.stats.disk_errors.append(f"{record.name}: {exc.strerror}")
 
     def _read_entry(self, entry: Path) -> Module | None:
         try:
-            raw = entry.read_bytes()
+            with open(entry, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size == 0:
+                    intact = False
+                else:
+                    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+                        intact = _intact(raw)
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            self.stats.disk_errors.append(f"{entry.name}: {exc.strerror}")
+        except (OSError, ValueError) as exc:
+            self.stats.disk_errors.append(f"{entry.name}: {exc}")
             return None
-        if _intact(raw):
+        if intact:
             try:
                 return Module.deserialize_file(self._engine, str(entry))
             except (WasmtimeError, OSError):
@@ -193,31 +251,64 @@ class ModuleCache:
     def _write_entry(self, entry: Path, module: Module) -> None:
         payload = bytes(module.serialize())
         trailer = _TRAILER.pack(_MAGIC, len(payload), zlib.crc32(payload))
-        temp: str | None = None
         try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".cwasm")
-            with os.fdopen(handle, "wb") as out:
-                out.write(payload)
-                out.write(trailer)
-            os.replace(temp, entry)
-            temp = None
+            _write_atomically(entry, [payload, trailer])
         except OSError as exc:
             # A read-only or full disk costs a compile next time, never a failed node.
             self.stats.disk_errors.append(f"{entry.name}: {exc.strerror}")
-        finally:
-            if temp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
 
 
-def _intact(raw: bytes) -> bool:
+def _write_atomically(target: Path, parts: list[bytes]) -> None:
+    """Write ``parts`` to a temporary file beside ``target`` and rename it into place."""
+    temp: str | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        with os.fdopen(handle, "wb") as out:
+            for part in parts:
+                out.write(part)
+        os.replace(temp, target)
+        temp = None
+    finally:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
+
+def _info_to_json(info: ModuleInfo) -> dict[str, object]:
+    signatures = info.signatures or {}
+    return {
+        "imports": [list(item) for item in info.imports],
+        "exports": info.exports,
+        "signatures": None
+        if info.signatures is None
+        else {name: [list(ins), list(outs)] for name, (ins, outs) in signatures.items()},
+    }
+
+
+def _info_from_json(found: dict[str, Any]) -> ModuleInfo:
+    # Raises KeyError, TypeError or ValueError on a record of any other shape.
+    signatures: dict[str, Any] | None = found["signatures"]
+    return ModuleInfo(
+        imports=[(str(m), str(n), str(k)) for m, n, k in found["imports"]],
+        exports={str(name): str(kind) for name, kind in dict(found["exports"]).items()},
+        signatures=None
+        if signatures is None
+        else {
+            str(name): (tuple(int(v) for v in params), tuple(int(v) for v in results))
+            for name, (params, results) in dict(signatures).items()
+        },
+    )
+
+
+def _intact(raw: bytes | mmap.mmap) -> bool:
     if len(raw) < _TRAILER.size:
         return False
     magic, length, crc = _TRAILER.unpack_from(raw, len(raw) - _TRAILER.size)
     if magic != _MAGIC or length != len(raw) - _TRAILER.size:
         return False
-    return bool(zlib.crc32(memoryview(raw)[:length]) == crc)
+    with memoryview(raw) as view, view[:length] as payload:
+        return bool(zlib.crc32(payload) == crc)
 
 
 def _first_line(exc: BaseException) -> str:

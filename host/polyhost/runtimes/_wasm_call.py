@@ -13,6 +13,7 @@ import hashlib
 import os
 import platform
 import tempfile
+import time
 import weakref
 from collections.abc import Callable
 from importlib.metadata import version
@@ -34,7 +35,16 @@ from wasmtime import (
 )
 
 from ._wasm_cache import ModuleCache
-from ._wasm_ffi import INTERRUPT_PREFIX, GuestMemory, get_func, get_memory, unwatch, watch
+from ._wasm_ffi import (
+    INTERRUPT_PREFIX,
+    GuestMemory,
+    PoolLimits,
+    get_func,
+    get_memory,
+    unwatch,
+    use_instance_pool,
+    watch,
+)
 from ._wasm_host import CURRENT, CallRequest, CallState, emit, host_chunk, host_log
 from ._wasm_limits import EpochTicker, deadline_check
 from ._wasm_results import (
@@ -49,7 +59,14 @@ from ._wasm_results import (
     trap_kind,
 )
 
-__all__ = ["CallRequest", "GuestFailure", "WasmMachine", "engine_fingerprint", "summary"]
+__all__ = [
+    "CallRequest",
+    "GuestFailure",
+    "PoolLimits",
+    "WasmMachine",
+    "engine_fingerprint",
+    "summary",
+]
 
 _MASK32 = 0xFFFF_FFFF
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -70,15 +87,20 @@ class WasmMachine:
 
     Epoch interruption stops a guest on a wall-clock deadline or a cancel, always. A ``metered``
     machine also counts fuel, for node types that set ``limits.fuel``: the code it compiles is
-    slower (docs/wasm.md has the figures), so a host keeps one machine of each kind.
+    slower (docs/wasm.md has the figures), so a host keeps one machine of each kind. A machine
+    with a ``pool`` takes instances from wasmtime's pooling allocator (much cheaper to make and
+    drop); node types whose limits go past the pool's run on a machine without one.
     """
 
-    def __init__(self, cache_dir: Path | None, *, metered: bool = False) -> None:
+    def __init__(
+        self, cache_dir: Path | None, *, metered: bool = False, pool: PoolLimits | None = None
+    ) -> None:
         self.metered = metered
         config = Config()
         config.cranelift_opt_level = "speed"
         config.consume_fuel = metered
         config.epoch_interruption = True
+        self.pool = pool if pool is not None and use_instance_pool(config, pool) else None
         self.engine = Engine(config)
         self.linker = Linker(self.engine)
         self.linker.define_wasi()
@@ -129,8 +151,12 @@ class WasmMachine:
             )
             if self.metered:
                 store.set_fuel(limits.fuel or 0)
-            watched = watch(store, deadline_check(request.deadline, request.cancelled))
+            yield_after = request.yield_after
+            yield_at = None if yield_after is None else time.monotonic() + yield_after
+            watched = watch(store, deadline_check(request.deadline, request.cancelled, yield_at))
             if watched is None:  # no per-tick check: a fixed deadline, no early cancel
+                if yield_after is not None:
+                    raise GuestFailure("wasm_yield", "inline calls need the per-tick check")
                 store.set_epoch_deadline(self.ticker.ticks_for(limits.timeout))
             if request.module.info.style == "command":
                 output = _Command(store, request, state).run()
@@ -181,6 +207,8 @@ class _Guest:
             reason = text.split(INTERRUPT_PREFIX, 1)[1].strip().splitlines()[0]
             if reason == "timeout":
                 return timeout(limits)
+            if reason == "yield":
+                return GuestFailure("wasm_yield", "the inline call ran past its time slice")
             return GuestFailure("cancelled", "the call was cancelled", retryable=True)
         code = exc.trap_code if isinstance(exc, Trap) else None
         kind = code.name if code is not None else ""

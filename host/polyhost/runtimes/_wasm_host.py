@@ -45,6 +45,9 @@ class CallRequest:
     chunk: Callable[[Any], None] | None = None
     cancelled: Callable[[], bool] = lambda: False
     deadline: float = math.inf  # time.monotonic() past which the guest is stopped
+    # Inline calls (on the event loop's thread) stop this long after they start, to be re-run
+    # on a worker thread; None for calls on a worker thread.
+    yield_after: float | None = None
 
 
 @dataclass(slots=True)

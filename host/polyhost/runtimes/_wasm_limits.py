@@ -214,14 +214,23 @@ class EpochTicker:
             self._engine.increment_epoch()
 
 
-def deadline_check(deadline: float, cancelled: Callable[[], bool]) -> Callable[[], str | None]:
-    """The per-tick question for one call: stop for a timeout, a cancel, or go on (None)."""
+def deadline_check(
+    deadline: float, cancelled: Callable[[], bool], yield_at: float | None = None
+) -> Callable[[], str | None]:
+    """The per-tick question for one call: stop for a timeout, a cancel, or go on (None).
+
+    A call made on the event loop's thread also stops ("yield") once it is past ``yield_at``,
+    to be run again on a worker thread.
+    """
 
     def check() -> str | None:
         if cancelled():
             return "cancelled"
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             return "timeout"
+        if yield_at is not None and now >= yield_at:
+            return "yield"
         return None
 
     return check

@@ -110,7 +110,14 @@ _RESOURCES = {
 
 
 def resource_limit(text: str, limits: WasmLimits) -> GuestFailure | None:
-    """The instantiation failure of a module that needs more tables, memories or instances."""
+    """The instantiation failure of a module that needs more tables, memories or instances,
+    or of a call that found every slot of the instance pool taken (retryable)."""
+    if "maximum concurrent limit" in text:
+        return GuestFailure(
+            "wasm_resource_limit",
+            "every instance slot of the wasm runtime is in use; try again",
+            retryable=True,
+        )
     for phrase, name in _RESOURCES.items():
         if phrase in text:
             return GuestFailure(

@@ -126,3 +126,58 @@ async def test_atomic_writes_leave_no_temporary_files(tmp_path: Path, project: P
     home = tmp_path / "home"
     await run_echo(home, project)
     assert [p.name for p in (home / "wasm-cache").iterdir() if p.name.startswith(".tmp")] == []
+
+
+async def test_an_unchanged_module_is_neither_read_nor_hashed_on_a_cold_start(
+    tmp_path: Path, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.wasm("t.echo", ECHO)
+    home = tmp_path / "home"
+    await run_echo(home, project)
+
+    def unread(*args: object) -> None:
+        raise AssertionError("the module was read although its index record is current")
+
+    monkeypatch.setattr(_wasm_cache, "inspect_module", unread)
+    monkeypatch.setattr(_wasm_cache.hashlib, "sha256", _only_short_keys(_wasm_cache.hashlib.sha256))
+    stats = await run_echo(home, project)
+    assert (stats.compiled, stats.disk_hits) == (0, 1)
+
+
+def _only_short_keys(sha256: Any) -> Any:
+    # The index record's name is a hash of the path, size and mtime; a module is far longer.
+    def checked(data: bytes = b"") -> Any:
+        if len(data) > 1024:
+            raise AssertionError("the module was hashed although its index record is current")
+        return sha256(data)
+
+    return checked
+
+
+async def test_a_damaged_index_record_costs_a_hash_not_a_compile(
+    tmp_path: Path, project: Project
+) -> None:
+    project.wasm("t.echo", ECHO)
+    home = tmp_path / "home"
+    await run_echo(home, project)
+    [record] = sorted((home / "wasm-cache" / "index").iterdir())
+    for broken in (b"", b"{not json", b'{"digest": "x", "info": {}}', b"[]"):
+        record.write_bytes(broken)
+        stats = await run_echo(home, project)
+        assert (stats.compiled, stats.disk_hits) == (0, 1)
+        assert b'"digest"' in record.read_bytes()
+
+
+async def test_a_module_rebuilt_in_place_is_not_served_from_its_old_record(
+    tmp_path: Path, project: Project
+) -> None:
+    project.wasm("t.echo", ECHO)
+    home = tmp_path / "home"
+    await run_echo(home, project)
+    path = project.root / "t_echo.wasm"
+    project.module("t_echo.wasm", returns('{"ok": {"v": 2}}'))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    async with Host(HostConfig(home=home), store=None) as host:
+        result = await host.run(project.workflow([{"id": "w", "type": "t.echo"}]))
+        assert result.nodes["w"].output == {"v": 2}
+        assert runtime(host).machine().cache.stats.compiled == 1
