@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv wasm build demo test test-python test-rust lint fmt bench clean
+.PHONY: help venv wasm build demo test test-python test-rust lint proto fmt bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,8 +45,12 @@ lint: venv ## ruff, mypy --strict, stubtest, cargo fmt and clippy
 	$(BIN)/ruff format --check host tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m mypy.stubtest polyhost._native
+	$(BIN)/python proto/gen_python.py --check
 	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings
+
+proto: venv ## regenerate the Python code of the sidecar contract (proto/) into host/polyhost/_proto
+	$(BIN)/python proto/gen_python.py
 
 fmt: venv ## format Python and Rust
 	$(BIN)/ruff format host tests benchmarks

@@ -72,14 +72,41 @@ class NodeType(BaseModel):
 
 
 class SidecarSpec(BaseModel):
-    """A gRPC sidecar declared in a manifest: managed (``command``) or remote (``endpoint``)."""
+    """A gRPC sidecar declared in a manifest: managed (``command``) or remote (``endpoint``).
+
+    A managed sidecar is started by the host (when its manifest is loaded, to ask it for its
+    node types, or on first use with ``discover = false``), listens where the host says (a Unix
+    socket in a private folder, or a free loopback port with ``transport = "tcp"``), and is
+    restarted with backoff when it dies.
+    A remote one is reached at ``endpoint``, over TLS when ``tls`` is set, with the bearer token
+    found in the environment variable ``token_env`` (tokens never appear in manifests).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    command: list[str] | None = None
-    endpoint: str | None = None
+    command: list[str] | None = Field(None, min_length=1)
+    endpoint: str | None = Field(None, min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
+    transport: Literal["unix", "tcp"] = "unix"
+    discover: bool = Field(
+        True, description="ask it for its node types when the manifest is loaded (starts it)"
+    )
+    start_timeout: float = Field(15.0, gt=0, description="seconds to become SERVING")
+    stop_timeout: float = Field(5.0, ge=0, description="seconds between SIGTERM and SIGKILL")
+    tls: bool = False
+    ca_file: str | None = Field(None, description="PEM roots for a remote sidecar's certificate")
+    server_name: str | None = Field(None, description="the name its certificate must carry")
+    token_env: str | None = Field(None, description="environment variable holding the token")
+    max_message_bytes: int = Field(64 * 1024 * 1024, gt=0)
     base_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _managed_or_remote(self) -> SidecarSpec:
+        if (self.command is None) == (self.endpoint is None):
+            raise ValueError("a sidecar needs exactly one of `command` (managed) or `endpoint`")
+        if self.command is None and (self.env or self.transport != "unix"):
+            raise ValueError("`env` and `transport` apply to managed sidecars (`command`) only")
+        return self
 
 
 class _Manifest(BaseModel):
@@ -101,6 +128,10 @@ class Catalog:
         self._callables: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
         self.sidecars: dict[str, SidecarSpec] = {}
+        # Called with the sidecars of each manifest loaded (the grpc runtime asks them for their
+        # node types and adds those).
+        self.on_sidecars: Callable[[dict[str, SidecarSpec]], None] | None = None
+        self.sidecar_problems: dict[str, str] = {}  # why a sidecar's node types are unknown
         self.version = 0  # bumped on every change, so compiled plans can be cached safely
         for node_type in types:
             self.add(node_type)
@@ -225,8 +256,13 @@ class Catalog:
                     "is not declared under [sidecars]"
                 )
             self.add(node_type)
-        for name, sidecar in manifest.sidecars.items():
-            self.sidecars[name] = sidecar.model_copy(update={"base_dir": base})
+        declared = {
+            name: sidecar.model_copy(update={"base_dir": base})
+            for name, sidecar in manifest.sidecars.items()
+        }
+        self.sidecars.update(declared)
+        if declared and self.on_sidecars is not None:
+            self.on_sidecars(declared)
 
     def load_entry_points(self) -> None:
         """Add node types that installed packages register under ``polyhost.nodes``.

@@ -296,6 +296,8 @@ class _Compiler:
         node_type = self.catalog.get(node.type)
         if node_type is None:
             hint = _suggest(node.type, [t.type for t in self.catalog])
+            for name, problem in self.catalog.sidecar_problems.items():
+                hint += f"; sidecar {name} could not list its node types: {problem}"
             self.error(
                 C.UNKNOWN_NODE_TYPE,
                 f"unknown node type '{node.type}'{hint}",

@@ -37,6 +37,7 @@ class NodeContext:
     idempotency_key: str
     durable: bool = False  # the run is kept in a store, so it can pause and resume
     resume_input: dict[str, Any] | None = None  # on resume of a node that asked for a pause
+    deadline: float | None = None  # time.monotonic() at which the attempt times out, if it does
     _log_sink: LogSink | None = field(default=None, repr=False)
     _chunk_sink: ChunkSink | None = field(default=None, repr=False)
     _flag: _CancelFlag = field(default_factory=_CancelFlag, repr=False)

@@ -258,6 +258,8 @@ class GraphRun:
                 output = await self._with_timeout(node, path, self._run_body(node, path, params))
             else:
                 async with self.run.slots:
+                    if node.timeout is not None:
+                        ctx.deadline = time.monotonic() + node.timeout
                     output = await self._with_timeout(
                         node, path, self.run.router.execute(node.type, params, ctx)
                     )

@@ -31,7 +31,7 @@ from ._loading import MANIFEST_NAME, load_workflow
 from ._model import Workflow
 from ._result import RunResult, RunStatus
 from ._router import RuntimeRouter
-from .runtimes import NativeRuntime, PythonRuntime, WasmRuntime
+from .runtimes import GrpcRuntime, NativeRuntime, PythonRuntime, WasmRuntime
 from .store import RunRecord, RunStore, default_home, open_store
 from .store._base import Owner
 
@@ -128,6 +128,13 @@ class Host:
         if not self.router.has("wasm"):
             cache = self.config.home / "wasm-cache" if self.config.wasm_cache else None
             self.router.register(WasmRuntime(cache_dir=cache))
+        if not self.router.has("grpc"):
+            self.router.register(GrpcRuntime(self.catalog))
+        grpc_runtime = self.router.adapter("grpc")
+        if isinstance(grpc_runtime, GrpcRuntime):
+            self.catalog.on_sidecars = grpc_runtime.discover
+            if self.catalog.sidecars:
+                grpc_runtime.discover(dict(self.catalog.sidecars))
         self._limiter: NodeSlots | None = None
         self._active: dict[str, Execution] = {}
         self._manifests: dict[int, str] = {}
@@ -199,7 +206,8 @@ class Host:
         manifest = None
         if isinstance(target, str | Path):
             source = source or str(Path(target).resolve())
-            target = self.load(target)
+            # Loading a manifest may start sidecars to ask for their node types: off the loop.
+            target = await anyio.to_thread.run_sync(self.load, target)
         if isinstance(target, Workflow):
             manifest = self._manifests.get(id(target))
             target = self.compile(target)

@@ -1,0 +1,1 @@
+"""Generated code of the NodeRuntime contract (proto/); see gen_python.py."""

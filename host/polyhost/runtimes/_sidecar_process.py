@@ -1,0 +1,348 @@
+"""A managed sidecar: the process the host starts, watches, restarts and stops.
+
+Each sidecar has one supervisor thread that spawns the process and waits for it, so the
+process is always the child of a thread that outlives it: Linux's parent-death signal (set in
+the child before it runs) is delivered when that thread ends, that is when the host process
+dies, even by SIGKILL. The SDKs also exit when their stdin (a pipe from the host) reaches EOF;
+either alone stops an orphan.
+
+The sidecar listens where the host says (``POLYHOST_LISTEN``): a Unix socket in a folder only
+this user can enter, or a free loopback port. It is ready when its health service says SERVING.
+A sidecar that dies after it was ready is restarted in the background, with a backoff that
+doubles on each quick death (0.1 s up to 10 s) and resets once it has stayed up for 30 s; one
+that fails to start is started again on the next call that needs it, after the same backoff.
+Its stderr goes to the ``polyhost.sidecar.NAME`` logger, and its last lines into the errors
+that explain a failed start or a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import IO
+
+from .._catalog import SidecarSpec
+from .._errors import RuntimeUnavailableError
+from ._sidecar_wire import Endpoint, wait_serving
+
+__all__ = ["ManagedSidecar", "SidecarStartError"]
+
+_READY_PREFIX = "POLYHOST_SIDECAR_READY"
+_TAIL_LINES = 40
+_BACKOFF_FIRST = 0.1
+_BACKOFF_MAX = 10.0
+_STABLE_AFTER = 30.0  # seconds up after which a death is not counted as a quick one
+_PR_SET_PDEATHSIG = 1
+
+
+class SidecarStartError(RuntimeUnavailableError):
+    """A managed sidecar could not be started or became unavailable."""
+
+    code = "sidecar_unavailable"
+
+
+class ManagedSidecar:
+    """One ``command`` sidecar of a manifest; thread-safe."""
+
+    def __init__(self, name: str, spec: SidecarSpec) -> None:
+        assert spec.command is not None
+        self.name = name
+        self.spec = spec
+        self.token = secrets.token_urlsafe(32)
+        self.log = logging.getLogger(f"polyhost.sidecar.{name}")
+        self.restarts = 0  # times it was started again after it had been ready
+        self._cond = threading.Condition()
+        self._folder = tempfile.mkdtemp(prefix=f"polyhost-{name[:20]}-")  # mode 0700
+        self._process: subprocess.Popen[bytes] | None = None
+        self._endpoint: Endpoint | None = None
+        self._state = "stopped"  # stopped | starting | ready | failed | closed
+        self._wanted = False  # a start was asked for
+        self._failure = ""
+        self._quick_deaths = 0
+        self._next_start = 0.0
+        self._tail: deque[str] = deque(maxlen=_TAIL_LINES)
+        self._thread: threading.Thread | None = None
+        self._readers: list[threading.Thread] = []
+
+    # public ------------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """The running process's id, if one runs."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def ready_endpoint(self) -> Endpoint | None:
+        """The endpoint if the sidecar is ready now; never blocks."""
+        return self._endpoint if self._state == "ready" else None
+
+    def ensure(self) -> Endpoint:
+        """Start the sidecar if needed and wait until it is SERVING; ``SidecarStartError``."""
+        deadline = time.monotonic() + self.spec.start_timeout + _BACKOFF_MAX
+        with self._cond:
+            if self._state == "ready" and self._endpoint is not None:
+                return self._endpoint
+            if self._state == "closed":
+                raise SidecarStartError(f"sidecar {self.name} is stopped (the host is closing)")
+            if self._state != "starting":
+                self._state = "starting"
+                self._wanted = True
+                self._start_thread()
+                self._cond.notify_all()
+            while self._state == "starting":
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SidecarStartError(
+                        f"sidecar {self.name} did not become ready within "
+                        f"{self.spec.start_timeout:g}s" + self._tail_text()
+                    )
+                self._cond.wait(left)
+            if self._state == "ready" and self._endpoint is not None:
+                return self._endpoint
+            raise SidecarStartError(self._failure or f"sidecar {self.name} is not running")
+
+    def describe_failure(self) -> str:
+        """What went wrong last (with the last lines of its stderr), for error messages."""
+        return self._failure
+
+    def close(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL after ``stop_timeout``); idempotent."""
+        with self._cond:
+            if self._state == "closed":
+                return
+            self._state = "closed"
+            self._endpoint = None
+            process = self._process
+            self._cond.notify_all()
+        if process is not None:
+            _stop(process, self.spec.stop_timeout)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=self.spec.stop_timeout + 2)
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    # the supervisor thread ---------------------------------------------------------------
+
+    def _start_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._supervise, name=f"polyhost-sidecar-{self.name}", daemon=True
+            )
+            self._thread.start()
+
+    def _supervise(self) -> None:
+        while True:
+            with self._cond:
+                while not self._wanted and self._state != "closed":
+                    self._cond.wait()
+                if self._state == "closed":
+                    return
+                self._wanted = False
+                self._state = "starting"
+                self._cond.notify_all()
+                while (left := self._next_start - time.monotonic()) > 0:
+                    self._cond.wait(left)
+                    if self._state == "closed":
+                        return
+            self._run_once()
+
+    def _run_once(self) -> None:
+        endpoint = self._new_endpoint()
+        try:
+            process = self._spawn(endpoint)
+        except OSError as exc:
+            self._failed(f"sidecar {self.name} could not be started: {exc.strerror or exc}")
+            return
+        started = time.monotonic()
+        problem = wait_serving(
+            endpoint, self.spec.start_timeout, alive=lambda: process.poll() is None
+        )
+        with self._cond:
+            if self._state == "closed":
+                problem = "closed"
+            elif problem is None:
+                self._endpoint = endpoint
+                self._state = "ready"
+                self._cond.notify_all()
+        if problem is not None:
+            _stop(process, 0.5)
+            status = self._ended(process)
+            if problem != "closed":
+                self._failed(self._start_problem(problem, status))
+            return
+        self.log.info("sidecar %s is ready (pid %d, %s)", self.name, process.pid, endpoint.target)
+        status = self._ended(process)
+        with self._cond:
+            self._endpoint = None
+            if self._state == "closed":
+                return
+            up = time.monotonic() - started
+            self._quick_deaths = 0 if up >= _STABLE_AFTER else self._quick_deaths + 1
+            delay = _backoff(self._quick_deaths)
+            self._next_start = time.monotonic() + delay
+            self._failure = f"sidecar {self.name} exited with {_status(status)}{self._tail_text()}"
+            self.log.warning("%s; restarting it in %.1fs", self._failure, delay)
+            self.restarts += 1
+            self._state = "starting"
+            self._wanted = True
+            self._cond.notify_all()
+
+    def _failed(self, message: str) -> None:
+        with self._cond:
+            if self._state == "closed":
+                return
+            self._quick_deaths += 1
+            self._next_start = time.monotonic() + _backoff(self._quick_deaths)
+            self._failure = message
+            self._state = "failed"
+            self._cond.notify_all()
+        self.log.error("%s", message)
+
+    def _start_problem(self, problem: str, status: int) -> str:
+        if problem == "exited":
+            return (
+                f"sidecar {self.name} exited with {_status(status)} before it was ready"
+                + self._tail_text()
+            )
+        if problem == "timeout":
+            return (
+                f"sidecar {self.name} did not become ready within {self.spec.start_timeout:g}s"
+                + self._tail_text()
+            )
+        return f"sidecar {self.name} is not serving: {problem}" + self._tail_text()
+
+    def _new_endpoint(self) -> Endpoint:
+        if self.spec.transport == "tcp":
+            target = f"127.0.0.1:{free_port()}"
+            listen = target
+        else:
+            path = Path(self._folder) / "sidecar.sock"
+            target = f"unix:{path}"
+            listen = target
+        return Endpoint(
+            name=self.name,
+            target=target,
+            listen=listen,
+            token=self.token,
+            max_message_bytes=self.spec.max_message_bytes,
+        )
+
+    def _spawn(self, endpoint: Endpoint) -> subprocess.Popen[bytes]:
+        base = Path(self.spec.base_dir) if self.spec.base_dir else Path.cwd()
+        command = list(self.spec.command or [])
+        if os.sep in command[0] and not Path(command[0]).is_absolute():
+            command[0] = str(base / command[0])
+        env = {
+            **os.environ,
+            **self.spec.env,
+            "POLYHOST_LISTEN": endpoint.listen,
+            "POLYHOST_SIDECAR_TOKEN": self.token,
+            "POLYHOST_PARENT_WATCH": "stdin",
+        }
+        self._tail.clear()
+        process = subprocess.Popen(  # noqa: S603 (the manifest's own command, no shell)
+            command,
+            cwd=base,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C in the host's terminal is the host's to handle
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+        )
+        with self._cond:
+            self._process = process
+        self._readers = [
+            threading.Thread(
+                target=self._read, args=(stream, level), name=f"{self.name}-output", daemon=True
+            )
+            for stream, level in (
+                (process.stderr, logging.WARNING),
+                (process.stdout, logging.DEBUG),
+            )
+        ]
+        for reader in self._readers:
+            reader.start()
+        return process
+
+    def _ended(self, process: subprocess.Popen[bytes]) -> int:
+        """Wait for the process, then for the last of its output (which explains its end)."""
+        status = process.wait()
+        for reader in self._readers:
+            reader.join(timeout=1.0)
+        with contextlib.suppress(OSError):
+            if process.stdin is not None:
+                process.stdin.close()
+        return status
+
+    def _read(self, stream: IO[bytes] | None, level: int) -> None:
+        if stream is None:
+            return
+        with contextlib.suppress(OSError, ValueError), stream:
+            for raw in stream:
+                line = raw.decode("utf-8", errors="replace").rstrip()
+                if not line or line.startswith(_READY_PREFIX):
+                    continue
+                if level >= logging.WARNING:
+                    self._tail.append(line)
+                self.log.log(level, "[%s] %s", self.name, line)
+
+    def _tail_text(self) -> str:
+        lines = list(self._tail)[-8:]
+        return (": " + " | ".join(lines)) if lines else ""
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (another process may take it first)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _backoff(quick_deaths: int) -> float:
+    if quick_deaths <= 0:
+        return 0.0
+    return float(min(_BACKOFF_FIRST * 2 ** (quick_deaths - 1), _BACKOFF_MAX))
+
+
+def _status(status: int) -> str:
+    if status < 0:
+        with contextlib.suppress(ValueError):
+            return f"signal {signal.Signals(-status).name}"
+        return f"signal {-status}"
+    return f"status {status}"
+
+
+def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(OSError):
+        if process.stdin is not None:
+            process.stdin.close()
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        process.wait()
+
+
+def _die_with_parent() -> None:  # pragma: no cover (runs in the child, before exec)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -1,0 +1,286 @@
+"""Sidecars that misbehave, crash, hang or never start: each costs one node attempt at most."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from polyhost import Host, RunStatus
+from polyhost.runtimes import GrpcRuntime, _sidecar_process
+from tests.grpc.conftest import ROGUE, ROOT, SidecarProject
+
+pytestmark = pytest.mark.anyio
+
+
+def grpc_runtime(host: Host) -> GrpcRuntime:
+    found = host.router.adapter("grpc")
+    assert isinstance(found, GrpcRuntime)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_outputs_and_context_reach_the_workflow(project: SidecarProject, host: Host) -> None:
+    project.rogue()
+    result = await host.run(
+        project.workflow([{"id": "a", "type": "rogue.echo", "with": {"x": [1, "é"]}}])
+    )
+    assert result.status is RunStatus.COMPLETED, result.error
+    assert result.nodes["a"].output == {
+        "params": {"x": [1, "é"]},
+        "context": {"node_id": "a", "attempt": 1},
+    }
+
+
+@pytest.mark.parametrize(
+    ("node_type", "code"),
+    [
+        ("rogue.garbage", "sidecar_invalid_output"),
+        ("rogue.list", "sidecar_invalid_output"),
+        ("rogue.silent", "sidecar_protocol"),
+    ],
+)
+async def test_garbage_from_a_sidecar_is_a_typed_node_error(
+    project: SidecarProject, host: Host, node_type: str, code: str
+) -> None:
+    project.rogue()
+    result = await host.run(project.workflow([{"id": "n", "type": node_type}]))
+    assert result.status is RunStatus.FAILED
+    assert result.error is not None
+    assert (result.error["node"], result.error["code"]) == ("n", code)
+    assert "rogue" in result.error["message"]
+
+
+async def test_an_oversized_response_is_refused_by_name(
+    project: SidecarProject, host: Host
+) -> None:
+    project.rogue(max_message_bytes=64 * 1024)
+    result = await host.run(
+        project.workflow([{"id": "n", "type": "rogue.big", "with": {"bytes": 200_000}}])
+    )
+    assert result.error is not None
+    assert result.error["code"] == "sidecar_message_too_large"
+    assert "max_message_bytes" in result.error["message"]
+    ok = await host.run(
+        project.workflow([{"id": "n", "type": "rogue.big", "with": {"bytes": 1000}}])
+    )
+    assert ok.status is RunStatus.COMPLETED  # the sidecar and its channel are fine
+
+
+async def test_a_sidecar_hung_past_the_deadline_times_the_node_out(
+    project: SidecarProject, host: Host
+) -> None:
+    project.rogue()
+    begin = time.monotonic()
+    result = await host.run(
+        project.workflow(
+            [{"id": "n", "type": "rogue.sleep", "with": {"ms": 20_000}, "timeout": "300ms"}]
+        )
+    )
+    assert result.error is not None
+    assert result.error["code"] == "timeout"
+    assert result.nodes["n"].error is not None and result.nodes["n"].error["field"] == "timeout"
+    assert time.monotonic() - begin < 5
+
+
+async def test_a_sidecar_killed_mid_call_costs_one_attempt_and_is_restarted(
+    project: SidecarProject, host: Host
+) -> None:
+    project.rogue()
+    first = await host.run(project.workflow([{"id": "p", "type": "rogue.pid"}]))
+    pid = first.nodes["p"].output["pid"]
+    flow = project.workflow(
+        [
+            {
+                "id": "n",
+                "type": "rogue.sleep",
+                "with": {"ms": 1500},
+                "retry": {"attempts": 3, "backoff": "fixed", "delay": "100ms"},
+            }
+        ]
+    )
+    async with anyio.create_task_group() as tasks:
+        results = []
+
+        async def run() -> None:
+            results.append(await host.run(flow))
+
+        tasks.start_soon(run)
+        await anyio.sleep(0.5)
+        os.kill(pid, signal.SIGKILL)
+    [result] = results
+    assert result.status is RunStatus.COMPLETED, result.error
+    assert result.nodes["n"].attempts == 2
+    again = await host.run(project.workflow([{"id": "p", "type": "rogue.pid"}]))
+    assert again.nodes["p"].output["pid"] != pid
+    sidecar = grpc_runtime(host).sidecars.known("rogue")
+    assert sidecar is not None and sidecar.restarts == 1
+
+
+async def test_a_sidecar_slow_to_start_is_waited_for(project: SidecarProject, host: Host) -> None:
+    command = ["sh", "-c", 'sleep 1.5; exec "$0" "$@"', *ROGUE]
+    project.sidecar("rogue", command=command, env={"PYTHONPATH": str(ROOT)})
+    result = await host.run(project.workflow([{"id": "a", "type": "rogue.echo"}]))
+    assert result.status is RunStatus.COMPLETED, result.error
+
+
+async def test_a_sidecar_that_exits_at_once_fails_its_nodes_with_its_stderr(
+    project: SidecarProject, host: Host
+) -> None:
+    project.sidecar(
+        "broken", command=["sh", "-c", "echo missing config file >&2; exit 3"], discover=False
+    )
+    project.node_type("broken.thing", "broken")
+    result = await host.run(project.workflow([{"id": "n", "type": "broken.thing"}]))
+    assert result.error is not None
+    assert (result.error["node"], result.error["code"]) == ("n", "sidecar_unavailable")
+    assert "status 3" in result.error["message"]
+    assert "missing config file" in result.error["message"]
+
+
+async def test_discovery_failure_is_named_when_one_of_its_types_is_used(
+    project: SidecarProject, tmp_path: Path
+) -> None:
+    project.sidecar("broken", command=["sh", "-c", "exit 4"])
+    flow = project.workflow([{"id": "n", "type": "broken.thing"}])
+    from polyhost import CompileError, HostConfig
+
+    async with Host(HostConfig(home=tmp_path / "h2"), store=None) as host:
+        with pytest.raises(CompileError) as caught:
+            await host.run(flow)
+    message = str(caught.value.diagnostics[0].message)
+    assert "unknown node type 'broken.thing'" in message
+    assert "sidecar broken could not list its node types" in message
+    assert "status 4" in message
+
+
+async def test_a_sidecar_of_another_major_version_is_refused(
+    project: SidecarProject, host: Host
+) -> None:
+    project.rogue(env={"ROGUE_PROTOCOL": "2.0"}, discover=False)
+    project.node_type("rogue.echo", "rogue")
+    result = await host.run(project.workflow([{"id": "n", "type": "rogue.echo"}]))
+    assert result.error is not None
+    assert result.error["code"] == "sidecar_protocol"
+    assert "2.0" in result.error["message"] and "1.0" in result.error["message"]
+
+
+async def test_a_taken_port_costs_a_restart_on_another(
+    project: SidecarProject, host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])
+    real = _sidecar_process.free_port
+    monkeypatch.setattr(_sidecar_process, "free_port", lambda: next(ports, None) or real())
+    project.rogue(transport="tcp", discover=False)
+    project.node_type("rogue.echo", "rogue")
+    flow = project.workflow(
+        [
+            {
+                "id": "n",
+                "type": "rogue.echo",
+                "retry": {"attempts": 3, "backoff": "fixed", "delay": "200ms"},
+            }
+        ]
+    )
+    try:
+        result = await host.run(flow)
+    finally:
+        taken.close()
+    assert result.status is RunStatus.COMPLETED, result.error
+    assert result.nodes["n"].attempts == 2
+
+
+async def test_sidecars_stop_with_the_host(project: SidecarProject, tmp_path: Path) -> None:
+    project.rogue()
+    from polyhost import HostConfig
+
+    async with Host(HostConfig(home=tmp_path / "h3"), store=None) as host:
+        result = await host.run(project.workflow([{"id": "p", "type": "rogue.pid"}]))
+        pid = result.nodes["p"].output["pid"]
+        assert alive(pid)
+    assert not alive(pid)
+
+
+def test_sidecars_exit_when_the_host_is_killed(project: SidecarProject, tmp_path: Path) -> None:
+    project.rogue()
+    flow = project.workflow([{"id": "p", "type": "rogue.pid"}])
+    script = textwrap.dedent(
+        f"""
+        import anyio, sys
+        from pathlib import Path
+        from polyhost import Host, HostConfig
+
+        async def main():
+            async with Host(HostConfig(home=Path({str(tmp_path / "h4")!r})), store=None) as host:
+                result = await host.run({str(flow)!r})
+                print(result.nodes["p"].output["pid"], flush=True)
+                await anyio.sleep(60)
+
+        anyio.run(main)
+        """
+    )
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT) as host:
+        try:
+            assert host.stdout is not None
+            pid = int(host.stdout.readline())
+            assert alive(pid)
+            host.kill()
+            host.wait()
+            deadline = time.monotonic() + 5
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not alive(pid), "the sidecar outlived its host"
+        finally:
+            host.kill()
+
+
+@pytest.mark.parametrize(("sent", "works"), [("s3cret", True), ("wrong", False)])
+async def test_a_remote_sidecar_is_reached_with_the_token_from_the_environment(
+    project: SidecarProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent: str, works: bool
+) -> None:
+    port = _sidecar_process.free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "POLYHOST_LISTEN": f"127.0.0.1:{port}"}
+    env["POLYHOST_SIDECAR_TOKEN"] = "s3cret"
+    with subprocess.Popen(ROGUE, env=env, stdout=subprocess.PIPE) as remote:
+        try:
+            assert remote.stdout is not None
+            assert remote.stdout.readline().startswith(b"POLYHOST_SIDECAR_READY")
+            monkeypatch.setenv("ROGUE_TOKEN", sent)
+            project.sidecar(
+                "rogue", endpoint=f"127.0.0.1:{port}", token_env="ROGUE_TOKEN", discover=False
+            )
+            project.node_type("rogue.echo", "rogue")
+            from polyhost import HostConfig
+
+            async with Host(HostConfig(home=tmp_path / "h5"), store=None) as host:
+                result = await host.run(project.workflow([{"id": "n", "type": "rogue.echo"}]))
+        finally:
+            remote.kill()
+    if works:
+        assert result.status is RunStatus.COMPLETED, result.error
+    else:
+        assert result.error is not None
+        assert (
+            result.error["code"] == "sidecar_protocol"
+            or result.error["code"] == "sidecar_unauthenticated"
+        )
+        assert "token" in result.error["message"] or "UNAUTHENTICATED" in result.error["message"]
