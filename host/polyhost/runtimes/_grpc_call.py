@@ -44,7 +44,7 @@ class GrpcCalls:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.sidecars = SidecarManager()
-        self._channels: dict[str, tuple[Endpoint, grpc.aio.Channel]] = {}
+        self._channels: dict[str, tuple[Endpoint, grpc.aio.Channel, Any]] = {}
         self._described: dict[str, SidecarSpec] = {}
         self._discover_lock = threading.Lock()
         self._handshakes: set[Endpoint] = set()  # endpoints whose protocol version was checked
@@ -109,9 +109,7 @@ class GrpcCalls:
             ),
         )
         timeout = None if ctx.deadline is None else max(ctx.deadline - time.monotonic(), 0.001)
-        channel = self._channel(endpoint)
-        stub = runtime_pb2_grpc.NodeRuntimeStub(channel)  # type: ignore[no-untyped-call]
-        call = stub.Execute(request, timeout=timeout, metadata=endpoint.metadata())
+        call = self._stub(endpoint).Execute(request, timeout=timeout, metadata=endpoint.metadata())
         try:
             return await _outcome(call, ctx, sidecar.name)
         except grpc.aio.AioRpcError as exc:
@@ -143,7 +141,7 @@ class GrpcCalls:
 
     async def aclose(self) -> None:
         channels, self._channels = list(self._channels.values()), {}
-        for _, channel in channels:
+        for _, channel, _ in channels:
             await channel.close(grace=None)
         await anyio.to_thread.run_sync(self.sidecars.close)
 
@@ -165,22 +163,23 @@ class GrpcCalls:
                 exc.message, node=node_id, code="sidecar_unavailable", retryable=False
             ) from None
 
-    def _channel(self, endpoint: Endpoint) -> grpc.aio.Channel:
-        # One channel per sidecar, reused by every call; a restarted sidecar on a new address
-        # (a new port) gets a new one.
+    def _stub(self, endpoint: Endpoint) -> Any:
+        # One channel (and stub) per sidecar, reused by every call; a restarted sidecar on a
+        # new address (a new port) gets a new one.
         found = self._channels.get(endpoint.name)
-        if found is not None and found[0] == endpoint:
-            return found[1]
+        if found is not None and found[0] is endpoint:
+            return found[2]
         channel = endpoint.async_channel()
-        self._channels[endpoint.name] = (endpoint, channel)
+        stub = runtime_pb2_grpc.NodeRuntimeStub(channel)  # type: ignore[no-untyped-call]
+        self._channels[endpoint.name] = (endpoint, channel, stub)
         if found is not None:
             _close_later(found[1])
-        return channel
+        return stub
 
 
 async def _outcome(call: Any, ctx: NodeContext, sidecar: str) -> dict[str, Any]:
     """Read the Execute stream to its one result or error."""
-    async for event in call:
+    while (event := await call.read()) is not grpc.aio.EOF:
         kind = event.WhichOneof("event")
         if kind == "log":
             ctx.log(event.log.message, _LEVELS.get(event.log.level, "info"))
