@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv wasm build demo test test-python test-rust lint proto fmt bench clean
+.PHONY: help venv wasm sandboxes build demo test test-python test-rust test-sandboxes lint proto fmt bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,19 +23,28 @@ venv: $(STAMP) ## create .venv with maturin
 wasm: ## build the wasm nodes (examples and test guests) into wasm-nodes/build/
 	bash wasm-nodes/build.sh
 
+# Go modules from the Go module proxy, npm packages from the registry (lockfiles pin both).
+sandboxes: ## build the Go and TypeScript sidecar SDKs and their example sidecars
+	bash sandboxes/go/build.sh
+	bash sandboxes/node/build.sh
+
 # maturin installs the package in editable mode with its dependencies and builds the
 # extension; cargo's incremental build makes a second call nearly free.
-build: venv wasm ## build the Rust extension and the wasm nodes; install polyhost into .venv
+build: venv wasm sandboxes ## build the Rust extension, wasm nodes and sidecars; install polyhost into .venv
 	PIP_QUIET=1 VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet --extras dev,bench
 	PIP_QUIET=1 VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet -m examples/native-node/Cargo.toml
 
 demo: build ## build everything and run the example workflow with live progress
 	$(BIN)/polyhost run examples/demo/demo.yaml --input name=polyhost
 
-test: build lint test-rust test-python ## build everything, lint, and run the whole test suite
+test: build lint test-rust test-sandboxes test-python ## build everything, lint, and run the whole test suite
 
 test-python:
 	$(BIN)/python -m pytest -q
+
+test-sandboxes:
+	cd sandboxes/go && GOTOOLCHAIN=local go test ./...
+	cd sandboxes/node && npm test --silent
 
 test-rust:
 	cargo test --quiet --manifest-path native/Cargo.toml --no-default-features
@@ -46,6 +55,9 @@ lint: venv ## ruff, mypy --strict, stubtest, cargo fmt and clippy
 	$(BIN)/mypy
 	$(BIN)/python -m mypy.stubtest polyhost._native
 	$(BIN)/python proto/gen_python.py --check
+	PYTHON=$(CURDIR)/$(BIN)/python bash sandboxes/go/scripts/gen.sh --check
+	cd sandboxes/go && GOTOOLCHAIN=local go vet ./... && test -z "$$(gofmt -l .)"
+	cd sandboxes/node && npm run --silent check-proto
 	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings
 

@@ -5,8 +5,10 @@ loopback port and shared by every contender:
 
 * floor: a bare grpcio (asyncio) unary call to the sidecar (health ``Check``), p50 and p99;
 * bare Execute: the same node's ``Execute`` stream called directly, without the engine;
-* through the engine: a chain of echo nodes; each node's round trip is the time from one node's
-  completion event to the next one's (scheduling, the call and the commit), p50 and p99;
+* through the engine: a chain of echo nodes (declared ``unary``: one ``Run`` call each); each
+  node's round trip is the time from one node's completion event to the next one's (scheduling,
+  the call and the commit), p50 and p99; and the same with a streaming node (``stream`` with
+  n = 0: an ``Execute`` stream that carries only the result);
 * throughput: 2,000 independent echo nodes with 32 in flight (``HostConfig.concurrency``).
 """
 
@@ -88,21 +90,27 @@ async def floor_and_bare(target: str, node_type: str) -> dict[str, Any]:
         }
 
 
-def project(folder: Path, target: str, node_type: str) -> tuple[Path, Path]:
-    (folder / "polyhost.toml").write_text(f'[sidecars.bench]\nendpoint = "{target}"\n')
-    chain = {
+def chain_doc(node_type: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {
         "version": 1,
         "id": "chain",
-        "nodes": [{"id": f"n{i}", "type": node_type, "with": {"x": i}} for i in range(CHAIN)],
+        "nodes": [{"id": f"n{i}", "type": node_type, "with": params} for i in range(CHAIN)],
         "edges": [{"from": f"n{i}", "to": f"n{i + 1}"} for i in range(CHAIN - 1)],
     }
+
+
+def project(folder: Path, target: str, node_type: str) -> tuple[Path, Path]:
+    (folder / "polyhost.toml").write_text(f'[sidecars.bench]\nendpoint = "{target}"\n')
+    chain = chain_doc(node_type, {"x": 1})
     fanout = {
         "version": 1,
         "id": "fanout",
         "nodes": [{"id": f"n{i}", "type": node_type, "with": {"x": i}} for i in range(FANOUT)],
         "edges": [],
     }
+    streaming = chain_doc(node_type.replace(".echo", ".stream"), {"n": 0})
     (folder / "chain.json").write_text(json.dumps(chain))
+    (folder / "streaming.json").write_text(json.dumps(streaming))
     (folder / "fanout.json").write_text(json.dumps(fanout))
     return folder / "chain.json", folder / "fanout.json"
 
@@ -112,20 +120,24 @@ async def through_engine(target: str, node_type: str, home: Path) -> dict[str, A
     config = HostConfig(home=home / "home", concurrency=IN_FLIGHT)
     async with Host(config, store=None) as host:
         await host.run(chain)  # warm up
-        gaps: list[float] = []
-        last: list[float] = []
+        per_node: dict[str, Any] = {}
+        flows = {"chain_per_node": chain, "streaming_chain_per_node": home / "streaming.json"}
+        for name, flow in flows.items():
+            gaps: list[float] = []
+            last: list[float] = []
 
-        def on_event(event: Event) -> None:
-            if event.type is EventType.NODE_COMPLETED:
-                now = time.perf_counter()
-                if last:
-                    gaps.append(now - last[0])
-                last[:] = [now]
+            def on_event(event: Event, gaps: list[float] = gaps, last: list[float] = last) -> None:
+                if event.type is EventType.NODE_COMPLETED:
+                    now = time.perf_counter()
+                    if last:
+                        gaps.append(now - last[0])
+                    last[:] = [now]
 
-        for _ in range(3):
-            last.clear()
-            result = await host.run(chain, on_event=on_event)
-            assert result.ok, result.error
+            for _ in range(3):
+                last.clear()
+                result = await host.run(flow, on_event=on_event)
+                assert result.ok, result.error
+            per_node[name] = percentiles(gaps)
         rates = []
         for _ in range(3):
             begin = time.perf_counter()
@@ -133,7 +145,7 @@ async def through_engine(target: str, node_type: str, home: Path) -> dict[str, A
             rates.append(FANOUT / (time.perf_counter() - begin))
             assert result.ok, result.error
     return {
-        "chain_per_node": percentiles(gaps),
+        **per_node,
         "throughput_nodes_per_s": round(max(rates)),
         "in_flight": IN_FLIGHT,
     }

@@ -35,6 +35,9 @@ class NodeType(BaseModel):
     limits: dict[str, Any] = Field(default_factory=dict)
     grants: dict[str, Any] = Field(default_factory=dict)
     sidecar: str | None = None
+    unary: bool = Field(
+        False, description="grpc: one unary call (Run) per attempt; logs arrive with the result"
+    )
     isolation: Literal["inline", "process"] = "inline"
     input_schema: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None

@@ -52,6 +52,8 @@ def test_the_demo_runs_every_path_it_shows(tmp_path: Path) -> None:
         "words": 4,
         "wasm_words": 5,
         "wasm_greeting": "Hello, tester!",
+        "paris_london_km": 343,
+        "slug": "hello-tester-paris-to-london-343-km",
     }
     nodes = result["nodes"]
     assert nodes["quiet"]["status"] == "skipped"

@@ -176,7 +176,7 @@ async def test_a_sidecar_of_another_major_version_is_refused(
     result = await host.run(project.workflow([{"id": "n", "type": "rogue.echo"}]))
     assert result.error is not None
     assert result.error["code"] == "sidecar_protocol"
-    assert "2.0" in result.error["message"] and "1.0" in result.error["message"]
+    assert "2.0" in result.error["message"] and "1.1" in result.error["message"]
 
 
 async def test_a_taken_port_costs_a_restart_on_another(

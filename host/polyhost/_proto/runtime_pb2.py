@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!polyhost/runtime/v1/runtime.proto\x12\x13polyhost.runtime.v1\"+\n\x0f\x44\x65scribeRequest\x12\x18\n\x10protocol_version\x18\x01 \x01(\t\"~\n\x10\x44\x65scribeResponse\x12\x18\n\x10protocol_version\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03sdk\x18\x03 \x01(\t\x12\x35\n\nnode_types\x18\x04 \x03(\x0b\x32!.polyhost.runtime.v1.NodeTypeSpec\"\xff\x01\n\x0cNodeTypeSpec\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x19\n\x11input_schema_json\x18\x03 \x01(\t\x12\x1a\n\x12output_schema_json\x18\x04 \x01(\t\x12\r\n\x05ports\x18\x05 \x03(\t\x12\x12\n\nport_field\x18\x06 \x01(\t\x12\x41\n\x08metadata\x18\x07 \x03(\x0b\x32/.polyhost.runtime.v1.NodeTypeSpec.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x85\x01\n\x0e\x45xecuteRequest\x12\x18\n\x10protocol_version\x18\x01 \x01(\t\x12\x11\n\tnode_type\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\x12\x31\n\x07\x63ontext\x18\x04 \x01(\x0b\x32 .polyhost.runtime.v1.NodeContext\"\x84\x01\n\x0bNodeContext\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x15\n\rdeadline_unix\x18\x06 \x01(\x01\"\xfc\x01\n\x0c\x45xecuteEvent\x12\'\n\x03log\x18\x01 \x01(\x0b\x32\x18.polyhost.runtime.v1.LogH\x00\x12+\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1a.polyhost.runtime.v1.ChunkH\x00\x12\x31\n\x08progress\x18\x03 \x01(\x0b\x32\x1d.polyhost.runtime.v1.ProgressH\x00\x12-\n\x06result\x18\x04 \x01(\x0b\x32\x1b.polyhost.runtime.v1.ResultH\x00\x12+\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x1a.polyhost.runtime.v1.ErrorH\x00\x42\x07\n\x05\x65vent\"\x92\x01\n\x03Log\x12-\n\x05level\x18\x01 \x01(\x0e\x32\x1e.polyhost.runtime.v1.Log.Level\x12\x0f\n\x07message\x18\x02 \x01(\t\"K\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\t\n\x05\x44\x45\x42UG\x10\x01\x12\x08\n\x04INFO\x10\x02\x12\x0b\n\x07WARNING\x10\x03\x12\t\n\x05\x45RROR\x10\x04\"\x1a\n\x05\x43hunk\x12\x11\n\tdata_json\x18\x01 \x01(\t\"-\n\x08Progress\x12\x10\n\x08\x66raction\x18\x01 \x01(\x01\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x1d\n\x06Result\x12\x13\n\x0boutput_json\x18\x01 \x01(\t\"H\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08\x32\xbb\x01\n\x0bNodeRuntime\x12W\n\x08\x44\x65scribe\x12$.polyhost.runtime.v1.DescribeRequest\x1a%.polyhost.runtime.v1.DescribeResponse\x12S\n\x07\x45xecute\x12#.polyhost.runtime.v1.ExecuteRequest\x1a!.polyhost.runtime.v1.ExecuteEvent0\x01\x42.Z,polyhost.dev/sidecar/gen/runtimev1;runtimev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!polyhost/runtime/v1/runtime.proto\x12\x13polyhost.runtime.v1\"+\n\x0f\x44\x65scribeRequest\x12\x18\n\x10protocol_version\x18\x01 \x01(\t\"~\n\x10\x44\x65scribeResponse\x12\x18\n\x10protocol_version\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03sdk\x18\x03 \x01(\t\x12\x35\n\nnode_types\x18\x04 \x03(\x0b\x32!.polyhost.runtime.v1.NodeTypeSpec\"\x8e\x02\n\x0cNodeTypeSpec\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x19\n\x11input_schema_json\x18\x03 \x01(\t\x12\x1a\n\x12output_schema_json\x18\x04 \x01(\t\x12\r\n\x05ports\x18\x05 \x03(\t\x12\x12\n\nport_field\x18\x06 \x01(\t\x12\x41\n\x08metadata\x18\x07 \x03(\x0b\x32/.polyhost.runtime.v1.NodeTypeSpec.MetadataEntry\x12\r\n\x05unary\x18\x08 \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x85\x01\n\x0e\x45xecuteRequest\x12\x18\n\x10protocol_version\x18\x01 \x01(\t\x12\x11\n\tnode_type\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\x12\x31\n\x07\x63ontext\x18\x04 \x01(\x0b\x32 .polyhost.runtime.v1.NodeContext\"\x84\x01\n\x0bNodeContext\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x15\n\rdeadline_unix\x18\x06 \x01(\x01\"\xfc\x01\n\x0c\x45xecuteEvent\x12\'\n\x03log\x18\x01 \x01(\x0b\x32\x18.polyhost.runtime.v1.LogH\x00\x12+\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1a.polyhost.runtime.v1.ChunkH\x00\x12\x31\n\x08progress\x18\x03 \x01(\x0b\x32\x1d.polyhost.runtime.v1.ProgressH\x00\x12-\n\x06result\x18\x04 \x01(\x0b\x32\x1b.polyhost.runtime.v1.ResultH\x00\x12+\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x1a.polyhost.runtime.v1.ErrorH\x00\x42\x07\n\x05\x65vent\"=\n\x08RunReply\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.polyhost.runtime.v1.ExecuteEvent\"\x92\x01\n\x03Log\x12-\n\x05level\x18\x01 \x01(\x0e\x32\x1e.polyhost.runtime.v1.Log.Level\x12\x0f\n\x07message\x18\x02 \x01(\t\"K\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\t\n\x05\x44\x45\x42UG\x10\x01\x12\x08\n\x04INFO\x10\x02\x12\x0b\n\x07WARNING\x10\x03\x12\t\n\x05\x45RROR\x10\x04\"\x1a\n\x05\x43hunk\x12\x11\n\tdata_json\x18\x01 \x01(\t\"-\n\x08Progress\x12\x10\n\x08\x66raction\x18\x01 \x01(\x01\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x1d\n\x06Result\x12\x13\n\x0boutput_json\x18\x01 \x01(\t\"H\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08\x32\x86\x02\n\x0bNodeRuntime\x12W\n\x08\x44\x65scribe\x12$.polyhost.runtime.v1.DescribeRequest\x1a%.polyhost.runtime.v1.DescribeResponse\x12S\n\x07\x45xecute\x12#.polyhost.runtime.v1.ExecuteRequest\x1a!.polyhost.runtime.v1.ExecuteEvent0\x01\x12I\n\x03Run\x12#.polyhost.runtime.v1.ExecuteRequest\x1a\x1d.polyhost.runtime.v1.RunReplyB.Z,polyhost.dev/sidecar/gen/runtimev1;runtimev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,27 +40,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESCRIBERESPONSE']._serialized_start=103
   _globals['_DESCRIBERESPONSE']._serialized_end=229
   _globals['_NODETYPESPEC']._serialized_start=232
-  _globals['_NODETYPESPEC']._serialized_end=487
-  _globals['_NODETYPESPEC_METADATAENTRY']._serialized_start=440
-  _globals['_NODETYPESPEC_METADATAENTRY']._serialized_end=487
-  _globals['_EXECUTEREQUEST']._serialized_start=490
-  _globals['_EXECUTEREQUEST']._serialized_end=623
-  _globals['_NODECONTEXT']._serialized_start=626
-  _globals['_NODECONTEXT']._serialized_end=758
-  _globals['_EXECUTEEVENT']._serialized_start=761
-  _globals['_EXECUTEEVENT']._serialized_end=1013
-  _globals['_LOG']._serialized_start=1016
-  _globals['_LOG']._serialized_end=1162
-  _globals['_LOG_LEVEL']._serialized_start=1087
-  _globals['_LOG_LEVEL']._serialized_end=1162
-  _globals['_CHUNK']._serialized_start=1164
-  _globals['_CHUNK']._serialized_end=1190
-  _globals['_PROGRESS']._serialized_start=1192
-  _globals['_PROGRESS']._serialized_end=1237
-  _globals['_RESULT']._serialized_start=1239
-  _globals['_RESULT']._serialized_end=1268
-  _globals['_ERROR']._serialized_start=1270
-  _globals['_ERROR']._serialized_end=1342
-  _globals['_NODERUNTIME']._serialized_start=1345
-  _globals['_NODERUNTIME']._serialized_end=1532
+  _globals['_NODETYPESPEC']._serialized_end=502
+  _globals['_NODETYPESPEC_METADATAENTRY']._serialized_start=455
+  _globals['_NODETYPESPEC_METADATAENTRY']._serialized_end=502
+  _globals['_EXECUTEREQUEST']._serialized_start=505
+  _globals['_EXECUTEREQUEST']._serialized_end=638
+  _globals['_NODECONTEXT']._serialized_start=641
+  _globals['_NODECONTEXT']._serialized_end=773
+  _globals['_EXECUTEEVENT']._serialized_start=776
+  _globals['_EXECUTEEVENT']._serialized_end=1028
+  _globals['_RUNREPLY']._serialized_start=1030
+  _globals['_RUNREPLY']._serialized_end=1091
+  _globals['_LOG']._serialized_start=1094
+  _globals['_LOG']._serialized_end=1240
+  _globals['_LOG_LEVEL']._serialized_start=1165
+  _globals['_LOG_LEVEL']._serialized_end=1240
+  _globals['_CHUNK']._serialized_start=1242
+  _globals['_CHUNK']._serialized_end=1268
+  _globals['_PROGRESS']._serialized_start=1270
+  _globals['_PROGRESS']._serialized_end=1315
+  _globals['_RESULT']._serialized_start=1317
+  _globals['_RESULT']._serialized_end=1346
+  _globals['_ERROR']._serialized_start=1348
+  _globals['_ERROR']._serialized_end=1420
+  _globals['_NODERUNTIME']._serialized_start=1423
+  _globals['_NODERUNTIME']._serialized_end=1685
 # @@protoc_insertion_point(module_scope)

@@ -27,7 +27,7 @@ class DescribeResponse(_message.Message):
     def __init__(self, protocol_version: _Optional[str] = ..., name: _Optional[str] = ..., sdk: _Optional[str] = ..., node_types: _Optional[_Iterable[_Union[NodeTypeSpec, _Mapping]]] = ...) -> None: ...
 
 class NodeTypeSpec(_message.Message):
-    __slots__ = ("type", "description", "input_schema_json", "output_schema_json", "ports", "port_field", "metadata")
+    __slots__ = ("type", "description", "input_schema_json", "output_schema_json", "ports", "port_field", "metadata", "unary")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,7 @@ class NodeTypeSpec(_message.Message):
     PORTS_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    UNARY_FIELD_NUMBER: _ClassVar[int]
     type: str
     description: str
     input_schema_json: str
@@ -49,7 +50,8 @@ class NodeTypeSpec(_message.Message):
     ports: _containers.RepeatedScalarFieldContainer[str]
     port_field: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, type: _Optional[str] = ..., description: _Optional[str] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., ports: _Optional[_Iterable[str]] = ..., port_field: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    unary: bool
+    def __init__(self, type: _Optional[str] = ..., description: _Optional[str] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., ports: _Optional[_Iterable[str]] = ..., port_field: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., unary: _Optional[bool] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
     __slots__ = ("protocol_version", "node_type", "params_json", "context")
@@ -92,6 +94,12 @@ class ExecuteEvent(_message.Message):
     result: Result
     error: Error
     def __init__(self, log: _Optional[_Union[Log, _Mapping]] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
+class RunReply(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ExecuteEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[ExecuteEvent, _Mapping]]] = ...) -> None: ...
 
 class Log(_message.Message):
     __slots__ = ("level", "message")

@@ -45,6 +45,11 @@ class NodeRuntimeStub:
                 request_serializer=polyhost_dot_runtime_dot_v1_dot_runtime__pb2.ExecuteRequest.SerializeToString,
                 response_deserializer=polyhost_dot_runtime_dot_v1_dot_runtime__pb2.ExecuteEvent.FromString,
                 _registered_method=True)
+        self.Run = channel.unary_unary(
+                '/polyhost.runtime.v1.NodeRuntime/Run',
+                request_serializer=polyhost_dot_runtime_dot_v1_dot_runtime__pb2.ExecuteRequest.SerializeToString,
+                response_deserializer=polyhost_dot_runtime_dot_v1_dot_runtime__pb2.RunReply.FromString,
+                _registered_method=True)
 
 
 class NodeRuntimeServicer:
@@ -65,6 +70,15 @@ class NodeRuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Run(self, request, context):
+        """Runs one attempt like Execute but answers once, with all its events (since 1.1). The host
+        calls it for node types that declare `unary`: quick nodes whose logs need not arrive live,
+        which then cost one unary round trip instead of a stream's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeRuntimeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +91,11 @@ def add_NodeRuntimeServicer_to_server(servicer, server):
                     servicer.Execute,
                     request_deserializer=polyhost_dot_runtime_dot_v1_dot_runtime__pb2.ExecuteRequest.FromString,
                     response_serializer=polyhost_dot_runtime_dot_v1_dot_runtime__pb2.ExecuteEvent.SerializeToString,
+            ),
+            'Run': grpc.unary_unary_rpc_method_handler(
+                    servicer.Run,
+                    request_deserializer=polyhost_dot_runtime_dot_v1_dot_runtime__pb2.ExecuteRequest.FromString,
+                    response_serializer=polyhost_dot_runtime_dot_v1_dot_runtime__pb2.RunReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,6 +152,33 @@ class NodeRuntime:
             '/polyhost.runtime.v1.NodeRuntime/Execute',
             polyhost_dot_runtime_dot_v1_dot_runtime__pb2.ExecuteRequest.SerializeToString,
             polyhost_dot_runtime_dot_v1_dot_runtime__pb2.ExecuteEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Run(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyhost.runtime.v1.NodeRuntime/Run',
+            polyhost_dot_runtime_dot_v1_dot_runtime__pb2.ExecuteRequest.SerializeToString,
+            polyhost_dot_runtime_dot_v1_dot_runtime__pb2.RunReply.FromString,
             options,
             channel_credentials,
             insecure,

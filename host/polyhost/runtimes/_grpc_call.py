@@ -108,16 +108,40 @@ class GrpcCalls:
                 else time.time() + (ctx.deadline - time.monotonic()),
             ),
         )
-        timeout = None if ctx.deadline is None else max(ctx.deadline - time.monotonic(), 0.001)
-        call = self._stub(endpoint).Execute(request, timeout=timeout, metadata=endpoint.metadata())
         try:
-            return await _outcome(call, ctx, sidecar.name)
+            return await self._call(node_type, request, endpoint, ctx, sidecar.name)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in _RETRYABLE and isinstance(sidecar, RemoteSidecar):
-                sidecar.unhealthy()
+            if not _never_sent(exc) or isinstance(sidecar, RemoteSidecar):
+                if exc.code() in _RETRYABLE and isinstance(sidecar, RemoteSidecar):
+                    sidecar.unhealthy()
+                raise _rpc_error(exc, sidecar, ctx.node_id) from None
+        # The call never left the host: the managed sidecar died a moment ago and its
+        # restart had not been seen. Wait for it and send the call once more.
+        endpoint = await self._connect(sidecar, ctx.node_id)
+        try:
+            return await self._call(node_type, request, endpoint, ctx, sidecar.name)
+        except grpc.aio.AioRpcError as exc:
             raise _rpc_error(exc, sidecar, ctx.node_id) from None
+
+    async def _call(
+        self,
+        node_type: NodeType,
+        request: Any,
+        endpoint: Endpoint,
+        ctx: NodeContext,
+        sidecar: str,
+    ) -> dict[str, Any]:
+        timeout = None if ctx.deadline is None else max(ctx.deadline - time.monotonic(), 0.001)
+        stub = self._stub(endpoint)
+        metadata = endpoint.metadata()
+        if node_type.unary:
+            reply = await stub.Run(request, timeout=timeout, metadata=metadata)
+            return _outcome(reply.events, ctx, sidecar)
+        call = stub.Execute(request, timeout=timeout, metadata=metadata)
+        try:
+            return await _streamed_outcome(call, ctx, sidecar)
         finally:
-            call.cancel()  # a no-op once it ended; stops the sidecar's work when we gave up
+            call.cancel()  # a no-op once it ended; stops the sidecar's work if we gave up
 
     async def _connect(self, sidecar: Sidecar, node_id: str) -> Endpoint:
         """Start or reach the sidecar and check, once per process, that it speaks our major
@@ -177,41 +201,68 @@ class GrpcCalls:
         return stub
 
 
-async def _outcome(call: Any, ctx: NodeContext, sidecar: str) -> dict[str, Any]:
-    """Read the Execute stream to its one result or error."""
+async def _streamed_outcome(call: Any, ctx: NodeContext, sidecar: str) -> dict[str, Any]:
+    """Read an Execute stream to its one result or error, passing events on as they come."""
     while (event := await call.read()) is not grpc.aio.EOF:
-        kind = event.WhichOneof("event")
-        if kind == "log":
-            ctx.log(event.log.message, _LEVELS.get(event.log.level, "info"))
-        elif kind == "chunk":
-            ctx.chunk(_json(event.chunk.data_json, "a chunk", ctx.node_id, sidecar))
-        elif kind == "progress":
-            fraction = event.progress.fraction
-            text = event.progress.message or f"{fraction:.0%}"
-            ctx.log(text, "info", progress=fraction)
-        elif kind == "result":
-            output = _json(event.result.output_json, "the output", ctx.node_id, sidecar)
-            if not isinstance(output, dict):
-                raise NodeOutputError(
-                    f"sidecar {sidecar} returned an output that is not a JSON object",
-                    node=ctx.node_id,
-                    code="sidecar_invalid_output",
-                )
+        output = _event(event, ctx, sidecar)
+        if output is not None:
             return output
-        elif kind == "error":
-            error = event.error
-            raise NodeError(
-                error.message or error.code or "the node failed",
+    raise _no_outcome(sidecar, ctx.node_id)
+
+
+def _outcome(events: Any, ctx: NodeContext, sidecar: str) -> dict[str, Any]:
+    """The result of a Run reply's events (its logs and chunks passed on first)."""
+    for event in events:
+        output = _event(event, ctx, sidecar)
+        if output is not None:
+            return output
+    raise _no_outcome(sidecar, ctx.node_id)
+
+
+def _event(event: Any, ctx: NodeContext, sidecar: str) -> dict[str, Any] | None:
+    """Pass one event on; the output if it is the result (an error event raises)."""
+    kind = event.WhichOneof("event")
+    if kind == "log":
+        ctx.log(event.log.message, _LEVELS.get(event.log.level, "info"))
+    elif kind == "chunk":
+        ctx.chunk(_json(event.chunk.data_json, "a chunk", ctx.node_id, sidecar))
+    elif kind == "progress":
+        fraction = event.progress.fraction
+        ctx.log(event.progress.message or f"{fraction:.0%}", "info", progress=fraction)
+    elif kind == "result":
+        output = _json(event.result.output_json, "the output", ctx.node_id, sidecar)
+        if not isinstance(output, dict):
+            raise NodeOutputError(
+                f"sidecar {sidecar} returned an output that is not a JSON object",
                 node=ctx.node_id,
-                code=error.code or "node_error",
-                field=error.field or None,
-                retryable=error.retryable,
+                code="sidecar_invalid_output",
             )
-    raise NodeError(
+        return output
+    elif kind == "error":
+        error = event.error
+        raise NodeError(
+            error.message or error.code or "the node failed",
+            node=ctx.node_id,
+            code=error.code or "node_error",
+            field=error.field or None,
+            retryable=error.retryable,
+        )
+    return None
+
+
+def _no_outcome(sidecar: str, node_id: str) -> NodeError:
+    return NodeError(
         f"sidecar {sidecar} ended the call without a result or an error",
-        node=ctx.node_id,
+        node=node_id,
         code="sidecar_protocol",
         retryable=False,
+    )
+
+
+def _never_sent(exc: grpc.aio.AioRpcError) -> bool:
+    """True when grpc could not connect at all, so the sidecar never saw the call."""
+    return exc.code() is grpc.StatusCode.UNAVAILABLE and "failed to connect to all addresses" in (
+        exc.details() or ""
     )
 
 

@@ -86,33 +86,44 @@ class ManagedSidecar:
         return process.pid if process is not None and process.poll() is None else None
 
     def ready_endpoint(self) -> Endpoint | None:
-        """The endpoint if the sidecar is ready now; never blocks."""
-        return self._endpoint if self._state == "ready" else None
+        """The endpoint if the sidecar is ready and its process alive now; never blocks."""
+        if self._state == "ready" and self._alive():
+            return self._endpoint
+        return None
 
     def ensure(self) -> Endpoint:
         """Start the sidecar if needed and wait until it is SERVING; ``SidecarStartError``."""
         deadline = time.monotonic() + self.spec.start_timeout + _BACKOFF_MAX
+        waited = False  # on a start attempt: if it fails, so does this call
         with self._cond:
-            if self._state == "ready" and self._endpoint is not None:
-                return self._endpoint
-            if self._state == "closed":
-                raise SidecarStartError(f"sidecar {self.name} is stopped (the host is closing)")
-            if self._state != "starting":
-                self._state = "starting"
-                self._wanted = True
-                self._start_thread()
-                self._cond.notify_all()
-            while self._state == "starting":
+            while True:
+                if self._state == "closed":
+                    raise SidecarStartError(f"sidecar {self.name} is stopped (the host is closing)")
+                if self._state == "ready" and self._endpoint is not None:
+                    if self._alive():
+                        return self._endpoint
+                    # It died a moment ago: the supervisor is about to notice and restart it.
+                elif self._state == "starting":
+                    waited = True
+                elif self._state == "failed" and waited:
+                    raise SidecarStartError(self._failure or f"sidecar {self.name} is not running")
+                else:  # stopped, or failed before this call: start it (after any backoff)
+                    self._state = "starting"
+                    self._wanted = True
+                    waited = True
+                    self._start_thread()
+                    self._cond.notify_all()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise SidecarStartError(
                         f"sidecar {self.name} did not become ready within "
                         f"{self.spec.start_timeout:g}s" + self._tail_text()
                     )
-                self._cond.wait(left)
-            if self._state == "ready" and self._endpoint is not None:
-                return self._endpoint
-            raise SidecarStartError(self._failure or f"sidecar {self.name} is not running")
+                self._cond.wait(min(left, 0.05))
+
+    def _alive(self) -> bool:
+        process = self._process
+        return process is not None and process.poll() is None
 
     def describe_failure(self) -> str:
         """What went wrong last (with the last lines of its stderr), for error messages."""
@@ -288,7 +299,9 @@ class ManagedSidecar:
                 process.stdin.close()
         return status
 
-    def _read(self, stream: IO[bytes] | None, level: int) -> None:
+    def _read(self, stream: IO[bytes] | None, keep: bool) -> None:
+        # Every line goes to the sidecar's logger (at DEBUG: sidecars are chatty); the last
+        # lines of stderr also go into the error that reports a failed start or a crash.
         if stream is None:
             return
         with contextlib.suppress(OSError, ValueError), stream:
@@ -296,9 +309,9 @@ class ManagedSidecar:
                 line = raw.decode("utf-8", errors="replace").rstrip()
                 if not line or line.startswith(_READY_PREFIX):
                     continue
-                if level >= logging.WARNING:
+                if keep:
                     self._tail.append(line)
-                self.log.log(level, "[%s] %s", self.name, line)
+                self.log.debug("[%s] %s", self.name, line)
 
     def _tail_text(self) -> str:
         lines = list(self._tail)[-8:]

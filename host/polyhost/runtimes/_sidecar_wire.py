@@ -30,7 +30,7 @@ __all__ = [
     "wait_serving",
 ]
 
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 _POLL = 0.02
 
 
@@ -182,6 +182,7 @@ def _node_type(sidecar: str, spec: Any, base_dir: str | None) -> NodeType:
             output_schema=schema(spec.output_schema_json, "output_schema_json"),
             ports=("out", *(p for p in spec.ports if p not in ("out", "error"))),
             port_field=spec.port_field or None,
+            unary=spec.unary,
             base_dir=base_dir,
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
