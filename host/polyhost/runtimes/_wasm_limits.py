@@ -73,7 +73,7 @@ def parse_limits(raw: Mapping[str, Any]) -> WasmLimits:
 def _count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected a whole number, got {value!r}")
-    return value
+    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
