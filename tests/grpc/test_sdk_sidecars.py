@@ -8,13 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import anyio
 import pytest
 
-from polyhost import CompileError, Host, RunStatus
+from polyhost import CompileError, Host, HostConfig, RunStatus
 from polyhost._events import Event, EventType
 from polyhost.runtimes import GrpcRuntime
+from polyhost.runtimes._sidecar_process import free_port
 from tests.grpc.conftest import ROOT, SidecarProject
 
 pytestmark = pytest.mark.anyio
@@ -281,3 +283,45 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_a_remote_sidecar_over_tls_with_a_token(
+    project: SidecarProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: bool
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=sidecar.test",
+         "-addext", "subjectAltName=DNS:sidecar.test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    env = {**os.environ, "POLYHOST_LISTEN": f"127.0.0.1:{port}", "POLYHOST_SIDECAR_TOKEN": "t0ken"}
+    env.update(POLYHOST_TLS_CERT=str(cert), POLYHOST_TLS_KEY=str(key))
+    with subprocess.Popen(GO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as remote:
+        try:
+            assert remote.stdout is not None
+            assert remote.stdout.readline().startswith(b"POLYHOST_SIDECAR_READY")
+            monkeypatch.setenv("KIT_TOKEN", "t0ken")
+            settings: dict[str, object] = {"tls": True, "server_name": "sidecar.test"}
+            if trusted:
+                settings["ca_file"] = str(cert)
+            project.sidecar(
+                "kit", endpoint=f"127.0.0.1:{port}", token_env="KIT_TOKEN", discover=False,
+                start_timeout=3, **settings,
+            )  # fmt: skip
+            project.node_type("go.echo", "kit")
+            async with Host(HostConfig(home=tmp_path / "home"), store=None) as host:
+                result = await host.run(
+                    project.workflow([{"id": "e", "type": "go.echo", "with": {"a": 1}}])
+                )
+        finally:
+            remote.kill()
+    if trusted:
+        assert result.status is RunStatus.COMPLETED, result.error
+        assert result.nodes["e"].output["params"] == {"a": 1}
+    else:  # the sidecar's certificate is not signed by a trusted root
+        assert result.error is not None
+        assert result.error["code"] == "sidecar_unavailable"
+        assert "t0ken" not in result.error["message"]
+        assert "CERTIFICATE_VERIFY_FAILED" in result.error["message"]

@@ -228,12 +228,7 @@ class ManagedSidecar:
                 f"sidecar {self.name} exited with {_status(status)} before it was ready"
                 + self._tail_text()
             )
-        if problem == "timeout":
-            return (
-                f"sidecar {self.name} did not become ready within {self.spec.start_timeout:g}s"
-                + self._tail_text()
-            )
-        return f"sidecar {self.name} is not serving: {problem}" + self._tail_text()
+        return f"sidecar {self.name} did not become ready: {problem}" + self._tail_text()
 
     def _new_endpoint(self) -> Endpoint:
         if self.spec.transport == "tcp":

@@ -91,8 +91,8 @@ def major_version(version: str) -> str:
 def wait_serving(
     endpoint: Endpoint, timeout: float, alive: Callable[[], bool] = lambda: True
 ) -> str | None:
-    """Poll the health service until it says SERVING: None, or why not ("exited", "timeout",
-    or the health status / error last seen)."""
+    """Poll the health service until it says SERVING: None, or why not ("exited", or what
+    the last check answered)."""
     deadline = time.monotonic() + timeout
     last = "timeout"
     with endpoint.blocking_channel() as channel:
@@ -102,7 +102,8 @@ def wait_serving(
                 return "exited"
             left = deadline - time.monotonic()
             if left <= 0:
-                return last if last != "timeout" or not alive() else "timeout"
+                why = "" if last == "timeout" else f"; last answer: {last}"
+                return f"no SERVING answer within {timeout:g}s{why}"
             try:
                 reply = stub.Check(
                     health_pb2.HealthCheckRequest(service=""),
@@ -111,8 +112,9 @@ def wait_serving(
                 )
             except grpc.RpcError as exc:
                 code = exc.code() if isinstance(exc, grpc.Call) else None
-                if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    last = f"health check failed: {code.name if code else exc}"
+                details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+                if code is not grpc.StatusCode.DEADLINE_EXCEEDED:
+                    last = f"{code.name if code else 'error'}: {details}"
             else:
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return None
