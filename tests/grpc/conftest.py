@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,21 +12,12 @@ from typing import Any
 import pytest
 
 from polyhost import Host, HostConfig
+from polyhost.runtimes import GrpcRuntime
+from tests.helpers.manifests import toml_value
+from tests.helpers.processes import wait_gone
 
 ROOT = Path(__file__).resolve().parents[2]
 ROGUE = [sys.executable, str(ROOT / "tests" / "helpers" / "rogue_sidecar.py")]
-
-
-def toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml(v) for v in value) + "]"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(value)
 
 
 class SidecarProject:
@@ -62,10 +54,10 @@ class SidecarProject:
         lines: list[str] = []
         for entry in self.types:
             lines.append("[[nodes]]")
-            lines.extend(f"{k} = {toml(v)}" for k, v in entry.items())
+            lines.extend(f"{k} = {toml_value(v)}" for k, v in entry.items())
         for name, settings in self.sidecars.items():
             lines.append(f"[sidecars.{name}]")
-            lines.extend(f"{k} = {toml(v)}" for k, v in settings.items())
+            lines.extend(f"{k} = {toml_value(v)}" for k, v in settings.items())
         (self.root / "polyhost.toml").write_text("\n".join(lines) + "\n")
 
 
@@ -78,3 +70,34 @@ def project(tmp_path: Path) -> SidecarProject:
 async def host(tmp_path: Path) -> AsyncIterator[Host]:
     async with Host(HostConfig(home=tmp_path / "home"), store=None) as h:
         yield h
+
+
+def grpc_runtime(host: Host) -> GrpcRuntime:
+    found = host.router.adapter("grpc")
+    assert isinstance(found, GrpcRuntime)
+    return found
+
+
+def kill_host_and_check_sidecars_exit(flow: Path, pid_nodes: list[str], home: Path) -> None:
+    """Run ``flow`` in a host process, SIGKILL the host, and check that the sidecars whose pids
+    the ``pid_nodes`` returned exit within seconds."""
+    script = (
+        "import anyio\n"
+        "from polyhost import Host, HostConfig\n"
+        "async def main():\n"
+        f"    async with Host(HostConfig(home={str(home)!r}), store=None) as host:\n"
+        f"        result = await host.run({str(flow)!r})\n"
+        f"        print(*[result.nodes[n].output['pid'] for n in {pid_nodes!r}], flush=True)\n"
+        "        await anyio.sleep(60)\n"
+        "anyio.run(main)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT) as host:
+        try:
+            assert host.stdout is not None
+            pids = [int(p) for p in host.stdout.readline().split()]
+            assert len(pids) == len(pid_nodes)
+            host.kill()
+            host.wait()
+            assert wait_gone(pids, 5) == [], "a sidecar outlived its host"
+        finally:
+            host.kill()

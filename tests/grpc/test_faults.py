@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -14,24 +12,17 @@ import anyio
 import pytest
 
 from polyhost import Host, RunStatus
-from polyhost.runtimes import GrpcRuntime, _sidecar_process
-from tests.grpc.conftest import ROGUE, ROOT, SidecarProject
+from polyhost.runtimes import _sidecar_process
+from tests.grpc.conftest import (
+    ROGUE,
+    ROOT,
+    SidecarProject,
+    grpc_runtime,
+    kill_host_and_check_sidecars_exit,
+)
+from tests.helpers.processes import is_running
 
 pytestmark = pytest.mark.anyio
-
-
-def grpc_runtime(host: Host) -> GrpcRuntime:
-    found = host.router.adapter("grpc")
-    assert isinstance(found, GrpcRuntime)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def test_outputs_and_context_reach_the_workflow(project: SidecarProject, host: Host) -> None:
@@ -216,41 +207,14 @@ async def test_sidecars_stop_with_the_host(project: SidecarProject, tmp_path: Pa
     async with Host(HostConfig(home=tmp_path / "h3"), store=None) as host:
         result = await host.run(project.workflow([{"id": "p", "type": "rogue.pid"}]))
         pid = result.nodes["p"].output["pid"]
-        assert alive(pid)
-    assert not alive(pid)
+        assert is_running(pid)
+    assert not is_running(pid)
 
 
 def test_sidecars_exit_when_the_host_is_killed(project: SidecarProject, tmp_path: Path) -> None:
     project.rogue()
     flow = project.workflow([{"id": "p", "type": "rogue.pid"}])
-    script = textwrap.dedent(
-        f"""
-        import anyio, sys
-        from pathlib import Path
-        from polyhost import Host, HostConfig
-
-        async def main():
-            async with Host(HostConfig(home=Path({str(tmp_path / "h4")!r})), store=None) as host:
-                result = await host.run({str(flow)!r})
-                print(result.nodes["p"].output["pid"], flush=True)
-                await anyio.sleep(60)
-
-        anyio.run(main)
-        """
-    )
-    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT) as host:
-        try:
-            assert host.stdout is not None
-            pid = int(host.stdout.readline())
-            assert alive(pid)
-            host.kill()
-            host.wait()
-            deadline = time.monotonic() + 5
-            while alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert not alive(pid), "the sidecar outlived its host"
-        finally:
-            host.kill()
+    kill_host_and_check_sidecars_exit(flow, ["p"], tmp_path / "h4")
 
 
 @pytest.mark.parametrize(("sent", "works"), [("s3cret", True), ("wrong", False)])

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import anyio
@@ -15,9 +13,13 @@ import pytest
 
 from polyhost import CompileError, Host, HostConfig, RunStatus
 from polyhost._events import Event, EventType
-from polyhost.runtimes import GrpcRuntime
 from polyhost.runtimes._sidecar_process import free_port
-from tests.grpc.conftest import ROOT, SidecarProject
+from tests.grpc.conftest import (
+    ROOT,
+    SidecarProject,
+    grpc_runtime,
+    kill_host_and_check_sidecars_exit,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -41,12 +43,6 @@ def mixed(project: SidecarProject) -> SidecarProject:
             '\n[[nodes]]\ntype = "py.shout"\nruntime = "python"\nhandler = "nodes:shout"\n'
         )
     return project
-
-
-def grpc_runtime(host: Host) -> GrpcRuntime:
-    found = host.router.adapter("grpc")
-    assert isinstance(found, GrpcRuntime)
-    return found
 
 
 async def test_a_workflow_mixes_python_go_and_typescript_nodes(
@@ -253,36 +249,7 @@ async def test_cancelling_a_run_during_a_sidecar_call_ends_it_promptly(
 
 def test_no_sidecar_outlives_a_killed_host(mixed: SidecarProject) -> None:
     flow = mixed.workflow([{"id": "g", "type": "go.pid"}, {"id": "t", "type": "ts.pid"}])
-    script = (
-        "import anyio, sys\n"
-        "from polyhost import Host, HostConfig\n"
-        "async def main():\n"
-        f"    async with Host(HostConfig(home={str(mixed.root / 'home')!r}), store=None) as host:\n"
-        f"        result = await host.run({str(flow)!r})\n"
-        "        print(result.nodes['g'].output['pid'], result.nodes['t'].output['pid'], flush=True)\n"
-        "        await anyio.sleep(60)\n"
-        "anyio.run(main)\n"
-    )
-    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT) as host:
-        try:
-            assert host.stdout is not None
-            pids = [int(p) for p in host.stdout.readline().split()]
-            host.send_signal(signal.SIGKILL)
-            host.wait()
-            end = time.monotonic() + 5
-            while time.monotonic() < end and any(_alive(p) for p in pids):
-                time.sleep(0.05)
-            assert not any(_alive(p) for p in pids), "a sidecar outlived its host"
-        finally:
-            host.kill()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    kill_host_and_check_sidecars_exit(flow, ["g", "t"], mixed.root / "home")
 
 
 @pytest.mark.parametrize("trusted", [True, False])

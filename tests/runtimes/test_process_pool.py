@@ -13,6 +13,7 @@ import pytest
 
 from polyhost._errors import HandlerError, NodeError, NodeOutputError
 from polyhost.runtimes._process_pool import ProcessPool, RemoteHandlerError
+from tests.helpers.processes import is_running
 
 pytestmark = pytest.mark.anyio
 
@@ -41,14 +42,6 @@ async def worker_pid(pool: ProcessPool) -> int:
     result, _ = await pool.run("pool_handlers:pid", HANDLERS, {}, CTX)
     assert result is not None
     return int(result["pid"])
-
-
-def is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def test_round_trip_returns_output_and_logs(pool: ProcessPool) -> None:

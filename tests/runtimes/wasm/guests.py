@@ -12,6 +12,8 @@ from typing import Any
 
 from wasmtime import wat2wasm
 
+from tests.helpers.manifests import toml_value
+
 PRELUDE = """
   (memory (export "memory") {pages})
   (global $heap (mut i32) (i32.const 8192))
@@ -141,19 +143,6 @@ def command_printing(stdout: str, *, stderr: str = "", status: int = 0) -> str:
     (call $write (i32.const 2) (i32.const 32768) (i32.const {len(err)}))
     (if (i32.ne (i32.const {status}) (i32.const 0)) (then (call $exit (i32.const {status})))))
 )"""
-
-
-def toml_value(value: Any) -> str:
-    """A Python value as a TOML inline value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(value)
 
 
 class Project:
