@@ -90,6 +90,12 @@ class SidecarSpec(BaseModel):
     command: list[str] | None = Field(None, min_length=1)
     endpoint: str | None = Field(None, min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
+    env_inherit: tuple[str, ...] = Field(
+        (), description="variables of the host's environment passed on (besides PATH, HOME, ...)"
+    )
+    health_interval: float = Field(
+        10.0, gt=0, description="seconds between health checks of a running managed sidecar"
+    )
     transport: Literal["unix", "tcp"] = "unix"
     discover: bool = Field(
         True, description="ask it for its node types when the manifest is loaded (starts it)"
@@ -107,8 +113,10 @@ class SidecarSpec(BaseModel):
     def _managed_or_remote(self) -> SidecarSpec:
         if (self.command is None) == (self.endpoint is None):
             raise ValueError("a sidecar needs exactly one of `command` (managed) or `endpoint`")
-        if self.command is None and (self.env or self.transport != "unix"):
-            raise ValueError("`env` and `transport` apply to managed sidecars (`command`) only")
+        if self.command is None and (self.env or self.env_inherit or self.transport != "unix"):
+            raise ValueError(
+                "`env`, `env_inherit` and `transport` apply to managed sidecars (`command`) only"
+            )
         return self
 
 

@@ -248,3 +248,35 @@ async def test_a_remote_sidecar_is_reached_with_the_token_from_the_environment(
             or result.error["code"] == "sidecar_unauthenticated"
         )
         assert "token" in result.error["message"] or "UNAUTHENTICATED" in result.error["message"]
+
+
+async def test_a_sidecar_that_stops_serving_is_killed_and_restarted(
+    project: SidecarProject, host: Host
+) -> None:
+    project.rogue(env={"ROGUE_SICK_AFTER": "0.5"}, health_interval=0.2)
+    first = await host.run(project.workflow([{"id": "p", "type": "rogue.pid"}]))
+    pid = first.nodes["p"].output["pid"]
+    sidecar = grpc_runtime(host).sidecars.known("rogue")
+    assert sidecar is not None
+    with anyio.fail_after(10):
+        while sidecar.restarts == 0:
+            await anyio.sleep(0.05)
+    assert "failed 3 health checks in a row" in sidecar.describe_failure()
+    assert not is_running(pid)
+    again = await host.run(project.workflow([{"id": "p", "type": "rogue.pid"}]))
+    assert again.status is RunStatus.COMPLETED, again.error
+    assert again.nodes["p"].output["pid"] != pid
+
+
+async def test_a_sidecar_gets_none_of_the_hosts_environment_unless_named(
+    project: SidecarProject, host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOST_SECRET", "hunter2")
+    monkeypatch.setenv("SHARED_SETTING", "on")
+    project.rogue(env={"GIVEN": "yes"}, env_inherit=["SHARED_SETTING"])
+    result = await host.run(project.workflow([{"id": "e", "type": "rogue.env"}]))
+    env = result.nodes["e"].output["env"]
+    assert "HOST_SECRET" not in env
+    assert (env["SHARED_SETTING"], env["GIVEN"]) == ("on", "yes")
+    assert env["PATH"] == os.environ["PATH"]
+    assert env["POLYHOST_PARENT_WATCH"] == "stdin"

@@ -10,8 +10,9 @@ stdin watch). Node types:
   rogue.sleep      sleeps params.ms, then {}
   rogue.big        {"data": "x" * params.bytes}
   rogue.pid        {"pid": its process id}
+  rogue.env        {"env": its environment}
 ROGUE_PROTOCOL overrides the protocol version it reports; ROGUE_NOT_SERVING keeps its health at
-NOT_SERVING.
+NOT_SERVING; ROGUE_SICK_AFTER (seconds) turns its health to NOT_SERVING that long after start.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ TYPES = [
     "rogue.sleep",
     "rogue.big",
     "rogue.pid",
+    "rogue.env",
 ]
 
 
@@ -69,6 +71,9 @@ class Rogue(runtime_pb2_grpc.NodeRuntimeServicer):
             yield runtime_pb2.ExecuteEvent(result=runtime_pb2.Result(output_json='{"n": 2}'))
         elif kind == "rogue.big":
             out = json.dumps({"data": "x" * int(params.get("bytes", 0))})
+            yield runtime_pb2.ExecuteEvent(result=runtime_pb2.Result(output_json=out))
+        elif kind == "rogue.env":
+            out = json.dumps({"env": dict(os.environ)})
             yield runtime_pb2.ExecuteEvent(result=runtime_pb2.Result(output_json=out))
         elif kind == "rogue.pid":
             out = json.dumps({"pid": os.getpid()})
@@ -114,6 +119,13 @@ def main() -> None:
         else health_pb2.HealthCheckResponse.SERVING
     )
     checker.set("", status)
+    sick_after = os.environ.get("ROGUE_SICK_AFTER")
+    if sick_after:
+        timer = threading.Timer(
+            float(sick_after), checker.set, ("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        )
+        timer.daemon = True
+        timer.start()
     print(f"POLYHOST_SIDECAR_READY {listen}", flush=True)
     if os.environ.get("POLYHOST_PARENT_WATCH") == "stdin":
 

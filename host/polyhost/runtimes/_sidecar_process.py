@@ -7,8 +7,13 @@ dies, even by SIGKILL. The SDKs also exit when their stdin (a pipe from the host
 either alone stops an orphan.
 
 The sidecar listens where the host says (``POLYHOST_LISTEN``): a Unix socket in a folder only
-this user can enter, or a free loopback port. It is ready when its health service says SERVING.
-A sidecar that dies after it was ready is restarted in the background, with a backoff that
+this user can enter, or a free loopback port. Its environment is the manifest's ``env``, the
+variables named in ``env_inherit``, and a few basics (``PATH``, ``HOME``, locale, ``TMPDIR``):
+never the whole of the host's, which may hold secrets. It is ready when its health service says
+SERVING.
+A running sidecar's health is checked every ``health_interval``; one that fails three checks in
+a row (hung, or stuck NOT_SERVING) is killed, and so restarted. A sidecar that dies after it was
+ready is restarted in the background, with a backoff that
 doubles on each quick death (0.1 s up to 10 s) and resets once it has stayed up for 30 s; one
 that fails to start is started again on the next call that needs it, after the same backoff.
 Its stderr goes to the ``polyhost.sidecar.NAME`` logger, and its last lines into the errors
@@ -36,7 +41,7 @@ from typing import IO
 
 from .._catalog import SidecarSpec
 from .._errors import RuntimeUnavailableError
-from ._sidecar_wire import Endpoint, wait_serving
+from ._sidecar_wire import Endpoint, check_serving, wait_serving
 
 __all__ = ["ManagedSidecar", "SidecarStartError"]
 
@@ -45,7 +50,11 @@ _TAIL_LINES = 40
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 10.0
 _STABLE_AFTER = 30.0  # seconds up after which a death is not counted as a quick one
+_HEALTH_FAILURES = 3  # failed checks in a row after which a running sidecar is killed
 _PR_SET_PDEATHSIG = 1
+# What a sidecar gets of the host's environment unless its manifest names more (`env_inherit`):
+# enough to find programs and run, none of the host's secrets.
+_BASE_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
 
 
 class SidecarStartError(RuntimeUnavailableError):
@@ -195,6 +204,7 @@ class ManagedSidecar:
                 self._failed(self._start_problem(problem, status))
             return
         self.log.info("sidecar %s is ready (pid %d, %s)", self.name, process.pid, endpoint.target)
+        unhealthy = self._watch(process, endpoint)
         status = self._ended(process)
         with self._cond:
             self._endpoint = None
@@ -204,12 +214,41 @@ class ManagedSidecar:
             self._quick_deaths = 0 if up >= _STABLE_AFTER else self._quick_deaths + 1
             delay = _backoff(self._quick_deaths)
             self._next_start = time.monotonic() + delay
-            self._failure = f"sidecar {self.name} exited with {_status(status)}{self._tail_text()}"
+            self._failure = (
+                unhealthy or f"sidecar {self.name} exited with {_status(status)}"
+            ) + self._tail_text()
             self.log.warning("%s; restarting it in %.1fs", self._failure, delay)
             self.restarts += 1
             self._state = "starting"
             self._wanted = True
             self._cond.notify_all()
+
+    def _watch(self, process: subprocess.Popen[bytes], endpoint: Endpoint) -> str:
+        """Wait for the process to end, checking its health every ``health_interval``; a
+        sidecar that fails three checks in a row (hung, or stuck NOT_SERVING) is killed so that
+        it is restarted. Returns why it was killed ("" when it ended by itself)."""
+        interval = self.spec.health_interval
+        failures = 0
+        while True:
+            try:
+                process.wait(timeout=interval)
+            except subprocess.TimeoutExpired:
+                if self._state == "closed":
+                    continue  # close() is stopping it
+                problem = check_serving(endpoint, timeout=min(2.0, interval))
+                failures = 0 if problem is None else failures + 1
+                if failures < _HEALTH_FAILURES:
+                    continue
+                why = (
+                    f"sidecar {self.name} failed {failures} health checks in a row "
+                    f"({problem}), so it was killed"
+                )
+                self.log.warning("%s", why)
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                process.wait()
+                return why
+            return ""
 
     def _failed(self, message: str) -> None:
         with self._cond:
@@ -251,8 +290,9 @@ class ManagedSidecar:
         command = list(self.spec.command or [])
         if os.sep in command[0] and not Path(command[0]).is_absolute():
             command[0] = str(base / command[0])
+        passed = (*_BASE_ENV, *self.spec.env_inherit)
         env = {
-            **os.environ,
+            **{name: os.environ[name] for name in passed if name in os.environ},
             **self.spec.env,
             "POLYHOST_LISTEN": endpoint.listen,
             "POLYHOST_SIDECAR_TOKEN": self.token,

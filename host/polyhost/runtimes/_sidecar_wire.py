@@ -25,6 +25,7 @@ __all__ = [
     "Endpoint",
     "SidecarAuthError",
     "SidecarProtocolError",
+    "check_serving",
     "describe",
     "major_version",
     "wait_serving",
@@ -111,8 +112,7 @@ def wait_serving(
                     metadata=endpoint.metadata(),
                 )
             except grpc.RpcError as exc:
-                code = exc.code() if isinstance(exc, grpc.Call) else None
-                details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+                code, details = _status_of(exc)
                 if code is not grpc.StatusCode.DEADLINE_EXCEEDED:
                     last = f"{code.name if code else 'error'}: {details}"
             else:
@@ -122,6 +122,23 @@ def wait_serving(
                     f"health says {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
                 )
             time.sleep(_POLL)
+
+
+def check_serving(endpoint: Endpoint, timeout: float) -> str | None:
+    """One health check: None when the sidecar says SERVING, else what it said or why not."""
+    with endpoint.blocking_channel() as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""),
+                timeout=timeout,
+                metadata=endpoint.metadata(),
+            )
+        except grpc.RpcError as exc:
+            code, details = _status_of(exc)
+            return f"{code.name if code else 'error'}: {details}"
+    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+        return None
+    return f"health says {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
 
 
 def describe(endpoint: Endpoint, base_dir: str | None, timeout: float = 10.0) -> list[NodeType]:
@@ -135,8 +152,7 @@ def describe(endpoint: Endpoint, base_dir: str | None, timeout: float = 10.0) ->
                 metadata=endpoint.metadata(),
             )
         except grpc.RpcError as exc:
-            code = exc.code() if isinstance(exc, grpc.Call) else None
-            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+            code, details = _status_of(exc)
             if code is grpc.StatusCode.UNAUTHENTICATED:
                 raise SidecarAuthError(
                     f"sidecar {endpoint.name} refused the host's token: {details}"
@@ -155,6 +171,12 @@ def describe(endpoint: Endpoint, base_dir: str | None, timeout: float = 10.0) ->
             f"this host speaks {PROTOCOL_VERSION} (major versions must match)"
         )
     return [_node_type(endpoint.name, spec, base_dir) for spec in reply.node_types]
+
+
+def _status_of(exc: grpc.RpcError) -> tuple[grpc.StatusCode | None, str]:
+    if isinstance(exc, grpc.Call):
+        return exc.code(), exc.details() or ""
+    return None, str(exc)
 
 
 def _node_type(sidecar: str, spec: Any, base_dir: str | None) -> NodeType:

@@ -123,6 +123,8 @@ class WasmRuntime:
                 inline = self._inline(machine, policy, module, payload, ctx)
                 if inline is not None:
                     return inline
+            log = _ToLoop(lambda level, message: ctx.log(message, level))
+            chunk = _ToLoop(ctx.chunk)
             request = CallRequest(
                 module=module,
                 limits=policy.limits,
@@ -130,15 +132,15 @@ class WasmRuntime:
                 preopens=_preopens(policy, ctx.node_id) if wasi else [],
                 env=policy.grants.environment() if wasi else [],
                 args=policy.grants.args,
-                log=_to_loop(lambda level, message: ctx.log(message, level)),
-                chunk=_to_loop(ctx.chunk),
+                log=log,
+                chunk=chunk,
                 cancelled=stop.is_set,
             )
             call = functools.partial(_call, machine, request)
             done: tuple[dict[str, Any], float]
             if not wasi:  # only WASI calls can block outside wasm
                 done = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
-                self._pace.ran(key, done[1])
+                self._pace.ran(key, done[1] - log.spent - chunk.spent)
                 return done[0]
             with anyio.fail_after(policy.limits.timeout + _GRACE):
                 done = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
@@ -311,13 +313,25 @@ def _input(params: dict[str, Any], ctx: NodeContext) -> bytes:
         ) from None
 
 
-def _to_loop(sink: Callable[..., None]) -> Callable[..., None]:
-    """``sink`` called on the event loop's thread from the worker thread running the guest."""
+class _ToLoop:
+    """``sink`` called on the event loop's thread from the worker thread running the guest.
 
-    def forward(*args: Any) -> None:
-        anyio.from_thread.run_sync(sink, *args)
+    ``spent`` is the worker's CPU time spent handing events over, which an inline call would
+    not spend: it is left out when judging whether the module's calls are short.
+    """
 
-    return forward
+    __slots__ = ("sink", "spent")
+
+    def __init__(self, sink: Callable[..., None]) -> None:
+        self.sink = sink
+        self.spent = 0.0
+
+    def __call__(self, *args: Any) -> None:
+        start = time.thread_time()
+        try:
+            anyio.from_thread.run_sync(self.sink, *args)
+        finally:
+            self.spent += time.thread_time() - start
 
 
 def _node_error(failure: GuestFailure, node_id: str) -> NodeError:
