@@ -159,6 +159,16 @@ class Host:
             self._manifests[id(workflow)] = os.pathsep.join(loaded)
         return workflow
 
+    async def _load_manifests(self, paths: str | None) -> None:
+        """Load a stored run's manifests again, off the loop (loading one may start sidecars)."""
+
+        def load() -> None:
+            for manifest in (paths or "").split(os.pathsep):
+                if manifest and Path(manifest).is_file():
+                    self.catalog.load_manifest(manifest)
+
+        await anyio.to_thread.run_sync(load)
+
     def check(self, workflow: Workflow) -> list[Diagnostic]:
         """Every diagnostic for ``workflow`` (errors and warnings); never raises for bad input."""
         try:
@@ -361,9 +371,7 @@ class Host:
     ) -> RunResult:
         store = self._require_store()
         try:
-            for manifest in (record.manifest or "").split(os.pathsep):
-                if manifest and Path(manifest).is_file():
-                    self.catalog.load_manifest(manifest)
+            await self._load_manifests(record.manifest)
             compiled = self._compile_cached(
                 parse_workflow(record.document, default_id=record.workflow_id)
             )
@@ -424,9 +432,7 @@ class Host:
         """Start the stored run ``run_id`` afresh: same document, same inputs, a new run id."""
         store = self._require_store()
         record = await anyio.to_thread.run_sync(store.get_record, run_id)
-        for manifest in (record.manifest or "").split(os.pathsep):
-            if manifest and Path(manifest).is_file():
-                self.catalog.load_manifest(manifest)
+        await self._load_manifests(record.manifest)
         workflow = parse_workflow(record.document, default_id=record.workflow_id)
         return await self.run(
             workflow,
