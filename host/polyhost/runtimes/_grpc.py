@@ -16,11 +16,13 @@ its own node, nor the host.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
 from .._catalog import Catalog, NodeType, SidecarSpec
 from .._context import NodeContext
+from .._errors import NodeError
 
 if TYPE_CHECKING:
     from ._grpc_call import GrpcCalls
@@ -57,6 +59,15 @@ class GrpcRuntime:
     async def execute(
         self, node_type: NodeType, params: dict[str, Any], ctx: NodeContext
     ) -> dict[str, Any] | None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # trio, say: grpcio's asyncio API cannot run there
+            raise NodeError(
+                "grpc nodes need an asyncio event loop (grpcio's asyncio API)",
+                node=ctx.node_id,
+                code="runtime_unavailable",
+                retryable=False,
+            ) from None
         return await self._machinery().execute(node_type, params, ctx)
 
     async def aclose(self) -> None:
