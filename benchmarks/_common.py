@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -36,6 +37,17 @@ def fanout_doc(n: int) -> dict[str, Any]:
     nodes += [{"id": f"n{i}", "type": "bench.noop"} for i in range(n)]
     edges = [{"from": "root", "to": f"n{i}"} for i in range(n)]
     return {"version": 1, "id": "fanout", "nodes": nodes, "edges": edges}
+
+
+def per_node(times: list[float], nodes: int) -> dict[str, Any]:
+    """The best and median of repeated timings of a workflow of ``nodes`` nodes, per node too."""
+    best = min(times)
+    return {
+        "best_s": round(best, 5),
+        "median_s": round(statistics.median(times), 5),
+        "us_per_node": round(best / nodes * 1e6, 2),
+        "nodes_per_s": round(nodes / best),
+    }
 
 
 def run_and_print(main: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> None:

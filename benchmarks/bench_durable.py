@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import chain_doc, fanout_doc, noop_catalog, run_and_print
+from _common import chain_doc, fanout_doc, noop_catalog, per_node, run_and_print
 
 from polyhost import Catalog, Host, HostConfig, RunStatus
 from polyhost._compiler import compile_workflow, parse_workflow
@@ -67,13 +67,7 @@ async def overhead(catalog: Catalog, home: Path) -> dict[str, Any]:
         for name, host in hosts.items():
             await timed_run(host, compiled)  # warm-up
             times = [await timed_run(host, compiled) for _ in range(REPEATS)]
-            best = min(times)
-            entry[name] = {
-                "best_s": round(best, 5),
-                "median_s": round(statistics.median(times), 5),
-                "us_per_node": round(best / nodes * 1e6, 2),
-                "nodes_per_s": round(nodes / best),
-            }
+            entry[name] = per_node(times, nodes)
         entry["durable_ratio"] = round(
             entry["durable"]["us_per_node"] / entry["store_off"]["us_per_node"], 2
         )

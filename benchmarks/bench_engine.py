@@ -6,13 +6,12 @@ plain asyncio loop. Prints one JSON object."""
 from __future__ import annotations
 
 import asyncio
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import chain_doc, fanout_doc, noop, noop_catalog, run_and_print
+from _common import chain_doc, fanout_doc, noop, noop_catalog, per_node, run_and_print
 
 from polyhost import Host, HostConfig
 from polyhost._compiler import compile_workflow, parse_workflow
@@ -74,10 +73,7 @@ async def main() -> dict[str, Any]:
                 times = [await measure(host, compiled) for _ in range(REPEATS)]
                 best = min(times)
                 entry[name] = {
-                    "best_s": round(best, 5),
-                    "median_s": round(statistics.median(times), 5),
-                    "us_per_node": round(best / nodes * 1e6, 2),
-                    "nodes_per_s": round(nodes / best),
+                    **per_node(times, nodes),
                     "overhead_us_per_node": round((best - base) / nodes * 1e6, 2),
                     "ratio_to_floor": round(best / base, 1),
                 }
