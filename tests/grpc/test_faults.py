@@ -280,3 +280,18 @@ async def test_a_sidecar_gets_none_of_the_hosts_environment_unless_named(
     assert (env["SHARED_SETTING"], env["GIVEN"]) == ("on", "yes")
     assert env["PATH"] == os.environ["PATH"]
     assert env["POLYHOST_PARENT_WATCH"] == "stdin"
+
+
+async def test_a_type_declared_in_the_manifest_stands_beside_the_sidecars_own(
+    project: SidecarProject, host: Host
+) -> None:
+    project.rogue()
+    project.types.append(
+        {"type": "rogue.echo", "runtime": "grpc", "sidecar": "rogue", "description": "declared"}
+    )
+    project.sidecar("rogue", **project.sidecars["rogue"])  # rewrite the manifest with the type
+    result = await host.run(project.workflow([{"id": "a", "type": "rogue.echo"}]))
+    assert result.status is RunStatus.COMPLETED, result.error
+    declared, offered = host.catalog.get("rogue.echo"), host.catalog.get("rogue.garbage")
+    assert declared is not None and declared.description == "declared"
+    assert offered is not None and offered.runtime == "grpc"  # the rest come from Describe

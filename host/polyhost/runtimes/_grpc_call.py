@@ -48,6 +48,7 @@ class GrpcCalls:
         self._described: dict[str, SidecarSpec] = {}
         self._discover_lock = threading.Lock()
         self._handshakes: set[Endpoint] = set()  # endpoints whose protocol version was checked
+        self._discovered: set[str] = set()  # node types added from a Describe
 
     # discovery ---------------------------------------------------------------------------
 
@@ -72,10 +73,11 @@ class GrpcCalls:
                 self._described[name] = spec
                 for node_type in offered:
                     declared = self.catalog.get(node_type.type)
-                    if declared is None or (
-                        declared.runtime == "grpc" and declared.sidecar == name
-                    ):
-                        self.catalog.add(declared or node_type)
+                    if declared is None or node_type.type in self._discovered:
+                        self.catalog.add(node_type)  # new, or newer than the last Describe
+                        self._discovered.add(node_type.type)
+                    elif declared.runtime == "grpc" and declared.sidecar == name:
+                        pass  # declared in the manifest too: the manifest's entry stands
                     else:
                         _LOG.warning(
                             "sidecar %s offers %s, which is already a %s node type; kept that",
