@@ -174,6 +174,9 @@ class Execution:
         begin = time.perf_counter()
         if self.store is not None:
             self.store.record_run_started(self._run_record())
+            # Recorded before any node starts: a node's side effects never belong to a run the
+            # store does not know (nor that another process could not cancel or take over).
+            await self.commit()
         self.emit(
             EventType.RUN_RESUMED if self._resumed else EventType.RUN_STARTED,
             None,
