@@ -49,7 +49,7 @@ test-sandboxes:
 test-rust:
 	cargo test --quiet --manifest-path native/Cargo.toml --no-default-features
 
-lint: venv ## ruff, mypy --strict, stubtest, cargo fmt and clippy
+lint: venv ## ruff, mypy --strict, stubtest, proto checks, cargo fmt and clippy, go vet, gofmt
 	$(BIN)/ruff check host tests benchmarks
 	$(BIN)/ruff format --check host tests benchmarks
 	$(BIN)/mypy
