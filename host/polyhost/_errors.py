@@ -18,7 +18,8 @@ snake_case ``code`` that diagnostics, events and the CLI share::
     ├── RuntimeUnavailableError    no adapter for a node type's runtime
     ├── RunNotFoundError           the store has no run with that id
     ├── RunStateError              an operation that the run's status does not allow
-    └── StoreError                 the store could not be read or written
+    ├── StoreError                 the store could not be read or written
+    └── LimitExceededError         input or work past one of the host's limits (docs/limits.md)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "ExpressionError",
     "HandlerError",
     "InputError",
+    "LimitExceededError",
     "ManifestError",
     "NodeError",
     "NodeOutputError",
@@ -184,3 +186,24 @@ class StoreError(PolyhostError):
     """The run store could not be read or written."""
 
     code = "store_error"
+
+
+class LimitExceededError(PolyhostError):
+    """Something went past one of :class:`Limits`; ``limit`` names the field."""
+
+    code = "limit_exceeded"
+
+    def __init__(
+        self,
+        limit: str,
+        value: int | float,
+        detail: str,
+        *,
+        node: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.limit = limit
+        self.value = value
+        self.node = node
+        self.field = field
+        super().__init__(f"{detail} (limit {limit} = {value}; see docs/limits.md)")

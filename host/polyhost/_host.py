@@ -27,6 +27,7 @@ from ._errors import CompileError, InputError, RunStateError
 from ._events import Event
 from ._imports import backend_options
 from ._limiter import NodeSlots
+from ._limits import Limits, default_limits
 from ._loading import MANIFEST_NAME, load_workflow
 from ._model import Workflow
 from ._result import RunResult, RunStatus
@@ -79,6 +80,10 @@ class HostConfig(BaseModel):
     )
     renew_every: float = Field(
         1.0, gt=0, description="lease renewal period; also how soon a cancel from elsewhere lands"
+    )
+    limits: Limits = Field(
+        default_factory=default_limits,
+        description="every limit on documents, expressions and runs (docs/limits.md)",
     )
     wasm_cache: bool = Field(
         True,
