@@ -6,7 +6,8 @@ import polyhost
 
 PUBLIC = [
     "Catalog", "CompileError", "CompiledWorkflow", "Diagnostic", "Edge", "Event", "EventType",
-    "ExpressionError", "HandlerError", "Host", "HostConfig", "InputError", "ManifestError",
+    "ExpressionError", "HandlerError", "Host", "HostConfig", "InputError", "LimitExceededError",
+    "Limits", "ManifestError",
     "Node", "NodeContext", "NodeError", "NodeOutputError", "NodeParameterError", "NodeResult",
     "NodeStatus", "NodeTimeoutError", "NodeType", "PauseRequested", "PolyhostError", "RetryPolicy",
     "RunNotFoundError", "RunResult", "RunStateError", "RunStatus", "RuntimeAdapter",

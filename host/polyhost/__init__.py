@@ -12,6 +12,7 @@ from ._errors import (
     ExpressionError,
     HandlerError,
     InputError,
+    LimitExceededError,
     ManifestError,
     NodeError,
     NodeOutputError,
@@ -27,6 +28,7 @@ from ._errors import (
 )
 from ._events import Event, EventType
 from ._host import Host, HostConfig
+from ._limits import Limits
 from ._model import Edge, Node, RetryPolicy, Workflow, workflow_json_schema
 from ._pause import PauseRequested
 from ._result import NodeResult, NodeStatus, RunResult, RunStatus
@@ -48,6 +50,8 @@ __all__ = [
     "Host",
     "HostConfig",
     "InputError",
+    "LimitExceededError",
+    "Limits",
     "ManifestError",
     "Node",
     "NodeContext",

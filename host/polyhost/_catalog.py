@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import re
 import threading
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
@@ -12,13 +13,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ._document import Unreadable, read_limited
 from ._errors import ManifestError
 from ._imports import import_callable
+from ._limits import default_limits
+from ._redaction import allowed_env
 
-__all__ = ["Catalog", "NodeType", "SidecarSpec"]
+__all__ = ["Catalog", "HostSection", "NodeType", "SidecarSpec"]
 
 RuntimeName = Literal["python", "native", "wasm", "grpc"]
 ENTRY_POINT_GROUP = "polyhost.nodes"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class NodeType(BaseModel):
@@ -120,11 +125,35 @@ class SidecarSpec(BaseModel):
         return self
 
 
+class HostSection(BaseModel):
+    """A manifest's ``[host]`` table: what the host that loads it allows its workflows.
+
+    Only ``env`` for now: the environment variables workflows may read as ``env.NAME``. Their
+    values are secrets, masked in everything a run lets out. Settings that would loosen the
+    host's safety (limits, allowed roots) stay with whoever runs the host.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: tuple[str, ...] = Field(
+        (),
+        description="environment variables workflows may read as env.NAME (values are secrets)",
+    )
+
+    @model_validator(mode="after")
+    def _names(self) -> HostSection:
+        for name in self.env:
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(f"env: {name!r} is not an environment variable name")
+        return self
+
+
 class _Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     nodes: list[dict[str, Any]] = Field(default_factory=list)
     sidecars: dict[str, SidecarSpec] = Field(default_factory=dict)
+    host: HostSection = Field(default_factory=HostSection)
 
 
 class Catalog:
@@ -143,6 +172,8 @@ class Catalog:
         # node types and adds those).
         self.on_sidecars: Callable[[dict[str, SidecarSpec]], None] | None = None
         self.sidecar_problems: dict[str, str] = {}  # why a sidecar's node types are unknown
+        # Environment variables the manifests' `[host] env` allow (the host adds its own).
+        self.env_allow: list[str] = []
         self.version = 0  # bumped on every change, so compiled plans can be cached safely
         for node_type in types:
             self.add(node_type)
@@ -242,12 +273,17 @@ class Catalog:
         return found
 
     def load_manifest(self, path: str | Path) -> None:
-        """Add the node types and sidecars a ``polyhost.toml`` declares."""
+        """Add the node types, sidecars and ``[host] env`` names a ``polyhost.toml`` declares."""
         path = Path(path)
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ManifestError(f"{path}: cannot read the manifest: {exc.strerror}") from exc
+            # Bounded like a workflow document; a NUL in the path is refused, not a ValueError.
+            data = read_limited(path, default_limits().max_document_bytes)
+            raw = tomllib.loads(data.decode("utf-8"))
+        except Unreadable as exc:
+            code = "limit_exceeded" if exc.limit is not None else None
+            raise ManifestError(f"manifest {exc.message}", code=code) from None
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"{path}: the manifest is not UTF-8 text: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ManifestError(f"{path}: not valid TOML: {exc}") from exc
         try:
@@ -255,6 +291,9 @@ class Catalog:
         except ValidationError as exc:
             raise ManifestError(f"{path}: {_first_error(exc)}") from exc
         base = str(path.resolve().parent)
+        # Secrets are known before any sidecar of this manifest starts (and may log them).
+        allowed_env(manifest.host.env)
+        self.env_allow.extend(n for n in manifest.host.env if n not in self.env_allow)
         for index, entry in enumerate(manifest.nodes):
             try:
                 node_type = NodeType.model_validate({**entry, "base_dir": base})

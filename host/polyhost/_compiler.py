@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import jsonschema
 from pydantic import ValidationError
 
 from ._catalog import Catalog, NodeType
-from ._diagnostics import Diagnostic
+from ._diagnostics import Diagnostic, Severity
 from ._diagnostics import DiagnosticCode as C
-from ._errors import CompileError, ExpressionError, ManifestError
-from ._expressions import Const, Expression, Template, compile_expression, compile_template
+from ._document import (
+    DocumentLimit,
+    Loc,
+    Problem,
+    check_value,
+    gc_paused,
+    limit_diagnostic,
+    locate,
+    problem_diagnostics,
+)
+from ._errors import CompileError, ExpressionError, ManifestError, PolyhostError
+from ._expressions import (
+    Const,
+    Expression,
+    Template,
+    compile_expression,
+    compile_template,
+    diagnose,
+)
 from ._expressions import Mapping as Mapping_
 from ._inputs import InputsSchema
+from ._limits import Limits, default_limits
 from ._model import Edge, Node, RetryPolicy, Workflow
 from ._planning import Plan
+from ._schema import schema_errors, schema_parameter_problems, validator_for
+from .runtimes._native import check_native_params
 from .runtimes._wasm import check_wasm_node_type
 
 __all__ = ["CompiledNode", "CompiledWorkflow", "compile_workflow", "parse_workflow"]
@@ -35,6 +55,12 @@ RESERVED_IDS = SCOPE_NAMES | BODY_SCOPE_NAMES | frozenset(_CEL_RESERVED.split())
 ERROR_PORT = "error"
 LOOP_CONDITIONS = ("while", "do_while")
 _NO_RETRY = RetryPolicy()
+# Stands in for a node the model rejected, so that compiling the rest of the document neither
+# trips over it nor reports the edges and reads that name it.
+_PLACEHOLDER_TYPE = "<invalid node>"
+# "did you mean" compares a name with every candidate: offered for the first few only.
+_MAX_HINTS = 20
+_SOURCES_PER_PASS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,35 +148,143 @@ class _Context:
     """What a graph's expressions may read besides its own nodes."""
 
     scope_names: frozenset[str] = SCOPE_NAMES
-    outer_visible: frozenset[str] = frozenset()  # outer nodes upstream of the enclosing node
-    outer_ids: frozenset[str] = frozenset()  # every outer node id
+    # The node indexes of the enclosing graphs, innermost last (read through, never copied).
+    outer_scopes: tuple[Mapping[str, int], ...] = ()
     prefix: str = ""  # "each." for diagnostics inside a body
     scope_var: str | None = None
+    body_depth: int = 0
 
 
-def parse_workflow(raw: Any, *, default_id: str | None = None) -> Workflow:
-    """Validate a loaded YAML/JSON value as a workflow; ``CompileError`` lists every problem."""
+@dataclass(slots=True)
+class _Shared:
+    """What the graphs of one compile share: the "did you mean" hints left, and the findings
+    of parameter checks already made (by node type, templated keys and constant values)."""
+
+    hints_left: int = _MAX_HINTS
+    params: dict[tuple[int, frozenset[str], str], list[tuple[Severity, str, str, str | None]]] = (
+        field(default_factory=dict)
+    )
+
+
+def parse_workflow(
+    raw: Any,
+    *,
+    default_id: str | None = None,
+    limits: Limits | None = None,
+    catalog: Catalog | None = None,
+    runtimes: Iterable[str] | None = None,
+    checked: list[Problem] | None = None,
+) -> Workflow:
+    """Validate a loaded YAML/JSON value as a workflow; ``CompileError`` lists every problem.
+
+    The value is first checked against the document limits and JSON's data model (unless the
+    loader did so and passes what it found as ``checked``). With a ``catalog``, an invalid
+    document's error also holds what compiling its valid nodes finds.
+    """
+    limits = limits or default_limits()
+    if checked is None:
+        try:
+            checked = check_value(raw, limits)
+        except DocumentLimit as exc:
+            raise CompileError([limit_diagnostic(exc)]) from None
+    diagnostics = problem_diagnostics(checked, raw)
     if not isinstance(raw, dict):
         found = type(raw).__name__ if raw is not None else "an empty document"
-        raise CompileError(
-            [Diagnostic("error", C.INVALID_VALUE, f"a workflow is a mapping, found {found}")]
+        diagnostics.append(
+            Diagnostic("error", C.INVALID_VALUE, f"a workflow is a mapping, found {found}")
         )
+        raise CompileError(diagnostics)
+    bad: list[Loc] = [p.loc for p in checked]
     try:
         workflow = Workflow.model_validate(raw)
     except ValidationError as exc:
-        raise CompileError(_schema_diagnostics(exc, raw)) from None
-    if workflow.id is None and default_id is not None:
-        workflow = workflow.model_copy(update={"id": default_id})
-    return workflow
+        diagnostics += _schema_diagnostics(exc, raw)
+        bad += [tuple(error["loc"]) for error in exc.errors()]
+    else:
+        if not diagnostics:
+            if workflow.id is None and default_id is not None:
+                workflow = workflow.model_copy(update={"id": default_id})
+            return workflow
+    if catalog is not None:
+        diagnostics += _salvage(raw, bad, catalog, runtimes, limits)
+    raise CompileError(diagnostics)
+
+
+def _salvage(
+    raw: dict[str, Any],
+    bad: list[Loc],
+    catalog: Catalog,
+    runtimes: Iterable[str] | None,
+    limits: Limits,
+) -> list[Diagnostic]:
+    """What compiling the valid part of an invalid document finds: nodes the model rejected
+    stand in as placeholders (so edges and reads naming them are not reported), other keys
+    at fault are left out."""
+    nodes = raw.get("nodes")
+    if not isinstance(nodes, list):
+        return []
+    bad_nodes: set[int] = set()
+    bad_edges: set[int] = set()
+    drop: set[str] = set()
+    for loc in bad:
+        if not loc:
+            return []
+        head = loc[0]
+        if head in ("nodes", "edges") and len(loc) >= 2 and isinstance(loc[1], int):
+            (bad_nodes if head == "nodes" else bad_edges).add(loc[1])
+        elif head == "nodes":
+            return []
+        else:
+            drop.add(str(head))
+    partial: dict[str, Any] = {k: v for k, v in raw.items() if k not in drop}
+    partial["version"] = 1
+    kept: list[Any] = []
+    for index, node in enumerate(nodes):
+        if index not in bad_nodes:
+            kept.append(node)
+            continue
+        node_id = node.get("id") if isinstance(node, dict) else None
+        if isinstance(node_id, str):
+            kept.append(Node.model_construct(id=node_id, type=_PLACEHOLDER_TYPE))
+    partial["nodes"] = kept
+    edges = raw.get("edges")
+    if isinstance(edges, list) and "edges" not in drop:
+        partial["edges"] = [e for i, e in enumerate(edges) if i not in bad_edges]
+    try:
+        workflow = Workflow.model_validate(partial)
+        compiled = compile_workflow(workflow, catalog, runtimes=runtimes, limits=limits)
+    except ValidationError:
+        return []
+    except CompileError as exc:
+        return list(exc.diagnostics)
+    return list(compiled.warnings)
 
 
 def compile_workflow(
-    workflow: Workflow, catalog: Catalog, *, runtimes: Iterable[str] | None = None
+    workflow: Workflow,
+    catalog: Catalog,
+    *,
+    runtimes: Iterable[str] | None = None,
+    limits: Limits | None = None,
 ) -> CompiledWorkflow:
     """Check ``workflow`` against ``catalog`` and build its plan.
 
     Raises ``CompileError`` carrying every diagnostic when any is an error.
     """
+    limits = limits or default_limits()
+    total = _count_nodes(workflow.nodes)
+    if total > limits.max_nodes:
+        raise CompileError(
+            [
+                Diagnostic(
+                    "error",
+                    C.LIMIT_EXCEEDED,
+                    f"the workflow has {total:,} nodes, bodies included; the limit is "
+                    f"max_nodes = {limits.max_nodes:,} (see docs/limits.md)",
+                    field="nodes",
+                )
+            ]
+        )
     diagnostics: list[Diagnostic] = []
     compiler = _Compiler(
         workflow.nodes,
@@ -160,8 +294,11 @@ def compile_workflow(
         runtimes=set(runtimes) if runtimes is not None else None,
         diagnostics=diagnostics,
         context=_Context(),
+        limits=limits,
+        shared=_Shared(),
     )
-    graph = compiler.compile()
+    with gc_paused():
+        graph = compiler.compile()
     inputs = compiler.inputs_schema(workflow.inputs)
     if any(d.severity == "error" for d in diagnostics):
         raise CompileError(diagnostics)
@@ -172,6 +309,16 @@ def compile_workflow(
         inputs=inputs,
         warnings=tuple(diagnostics),
     )
+
+
+def _count_nodes(nodes: list[Node]) -> int:
+    total = 0
+    stack = [nodes]
+    while stack:
+        level = stack.pop()
+        total += len(level)
+        stack.extend(n.body.nodes for n in level if n.body is not None)
+    return total
 
 
 class _Compiler:
@@ -187,6 +334,8 @@ class _Compiler:
         runtimes: set[str] | None,
         diagnostics: list[Diagnostic],
         context: _Context,
+        limits: Limits,
+        shared: _Shared,
     ) -> None:
         self.nodes = nodes
         self.edges = edges
@@ -195,10 +344,18 @@ class _Compiler:
         self.runtimes = runtimes
         self.diagnostics = diagnostics
         self.context = context
+        self.limits = limits
+        self.shared = shared
         self.index: dict[str, int] = {}
         # Names each node reads (its own expressions and, for loops, its body's outer reads).
         self.reads: dict[int, set[str]] = {}
         self.outer_reads: set[str] = set()
+        # Reads of enclosing graphs' nodes, (name, where, field), checked by the graph that
+        # holds the name: it must be upstream of the node whose body reads it.
+        self.outer_checks: list[tuple[str, str | None, str]] = []
+        # (reader, source, where, field, message): reads whose source must be upstream of the
+        # reader, checked together once the plan is known (see _check_upstream).
+        self.upstream_checks: list[tuple[int, int, str | None, str, str]] = []
         self._output_reads: set[str] = set()
         self._reader = -1
 
@@ -227,7 +384,6 @@ class _Compiler:
         edges = self._check_edges(types)
         plan = Plan(len(nodes), edges)
         cycle = plan.find_cycle()
-        ancestors: dict[int, frozenset[str]] = {}
         if cycle is not None:
             names = [nodes[i].id for i in cycle]
             path = " -> ".join([*names, names[0]])
@@ -235,23 +391,25 @@ class _Compiler:
         error_sources = {src for src, _, port in edges if port == ERROR_PORT}
         compiled: list[CompiledNode] = []
         for i, (node, node_type) in enumerate(zip(nodes, types, strict=True)):
-            if cycle is None:
-                ancestors[i] = frozenset(nodes[a].id for a in plan.ancestors(i))
             self.reads[i] = set()
-            compiled_node = self._compile_node(
-                node, i, node_type, ancestors.get(i), i in error_sources
-            )
+            compiled_node = self._compile_node(node, i, node_type, i in error_sources)
             if compiled_node is not None:
                 compiled.append(compiled_node)
+        if cycle is None:
+            self._check_upstream(plan, edges)
         outputs = self._compile_outputs()
         has_outgoing = {src for src, _, _ in edges}
         leaves = tuple(n.id for i, n in enumerate(nodes) if i not in has_outgoing)
-        readers: list[set[int]] = [set() for _ in nodes]
+        read_by: dict[int, set[int]] = {}
         for reader, read in self.reads.items():
             for name in read:
                 source = self.index.get(name)
                 if source is not None and source != reader:
-                    readers[source].add(reader)
+                    read_by.setdefault(source, set()).add(reader)
+        unread: frozenset[int] = frozenset()
+        readers = [unread] * len(nodes)
+        for source, by in read_by.items():
+            readers[source] = frozenset(by)
         kept = set(leaves) if outputs is None else set(self._output_reads)
         return CompiledGraph(
             nodes=tuple(compiled),
@@ -259,10 +417,70 @@ class _Compiler:
             plan=plan,
             outputs=MappingProxyType(outputs) if outputs is not None else None,
             leaves=leaves,
-            readers=tuple(frozenset(r) for r in readers),
+            readers=tuple(readers),
             kept=frozenset(kept),
             scope_var=self.context.scope_var,
         )
+
+    def _check_upstream(self, plan: Plan, edges: list[tuple[int, int, str]]) -> None:
+        """Report each read whose source is not upstream of its reader.
+
+        A read of a direct predecessor (the usual case) is settled by the edge. The rest are
+        settled in batches of up to ``_SOURCES_PER_PASS`` sources: one pass in topological
+        order, from the batch's first source to its last reader, gives every node the set of
+        the batch's sources above it, as a bitset (a Python int) made of its predecessors'
+        sets. Linear for reads that stay near in that order, and never quadratic in memory.
+        """
+        direct = {(src, dst) for src, dst, _ in edges}
+        pending = [c for c in self.upstream_checks if (c[1], c[0]) not in direct]
+        if not pending:
+            return
+        order = plan.topo_order()
+        position = [0] * len(self.nodes)
+        for rank, node in enumerate(order):
+            position[node] = rank
+        preds: dict[int, list[int]] = {}
+        for src, dst, _ in edges:
+            preds.setdefault(dst, []).append(src)
+        sources = sorted({c[1] for c in pending}, key=position.__getitem__)
+        failed: list[tuple[int, int, str | None, str, str]] = []
+        for first in range(0, len(sources), _SOURCES_PER_PASS):
+            bit = {s: i for i, s in enumerate(sources[first : first + _SOURCES_PER_PASS])}
+            by_reader: dict[int, list[tuple[int, str | None, str, str]]] = {}
+            for reader, source, where, at, message in pending:
+                if source not in bit:
+                    continue
+                if position[reader] <= position[source]:  # not even after it in the order
+                    failed.append((position[reader], source, where, at, message))
+                else:
+                    by_reader.setdefault(reader, []).append((source, where, at, message))
+            if not by_reader:
+                continue
+            start = min(position[s] for s in bit)
+            end = max(position[r] for r in by_reader)
+            above: dict[int, int] = {}
+            for node in order[start : end + 1]:
+                mask = 0
+                for pred in preds.get(node, ()):
+                    mask |= above.get(pred, 0)
+                    if pred in bit:
+                        mask |= 1 << bit[pred]
+                if mask:
+                    above[node] = mask
+                for source, where, at, message in by_reader.get(node, ()):
+                    if not mask >> bit[source] & 1:
+                        failed.append((position[node], source, where, at, message))
+        for _, _, where, at, message in sorted(failed, key=lambda f: f[:2]):
+            self.diagnostics.append(Diagnostic("error", C.NOT_UPSTREAM, message, where, at))
+
+    def _hint(self, name: str, candidates: Iterable[str]) -> str:
+        if self.shared.hints_left <= 0:
+            return ""
+        self.shared.hints_left -= 1
+        return _suggest(name, list(candidates))
+
+    def _outer(self, name: str) -> bool:
+        return any(name in scope for scope in self.context.outer_scopes)
 
     # ids, types, edges ---------------------------------------------------------------------
 
@@ -277,7 +495,7 @@ class _Compiler:
                 )
                 continue
             self.index[node.id] = i
-            if node.id in self.context.outer_ids:
+            if self._outer(node.id):
                 self.error(
                     C.DUPLICATE_ID,
                     f"the id '{node.id}' is already used outside this body",
@@ -293,9 +511,11 @@ class _Compiler:
                 )
 
     def _node_type(self, node: Node) -> NodeType | None:
+        if node.type == _PLACEHOLDER_TYPE:
+            return None
         node_type = self.catalog.get(node.type)
         if node_type is None:
-            hint = _suggest(node.type, [t.type for t in self.catalog])
+            hint = self._hint(node.type, (t.type for t in self.catalog))
             for name, problem in self.catalog.sidecar_problems.items():
                 hint += f"; sidecar {name} could not list its node types: {problem}"
             self.error(
@@ -342,7 +562,7 @@ class _Compiler:
             except ManifestError as exc:
                 self.error(C.HANDLER_NOT_FOUND, exc.message, node=node.id, field="type")
         if node_type.runtime == "wasm":
-            for problem in check_wasm_node_type(node_type):
+            for problem in check_wasm_node_type(node_type, self.limits):
                 self.error(C.INVALID_WASM_MODULE, problem, node=node.id, field="type")
         return node_type
 
@@ -356,7 +576,7 @@ class _Compiler:
             dst = self.index.get(edge.target)
             for end, name, key in ((src, edge.source, "from"), (dst, edge.target, "to")):
                 if end is None:
-                    hint = _suggest(name, list(self.index))
+                    hint = self._hint(name, self.index)
                     self.error(
                         C.UNKNOWN_NODE,
                         f"edge {key} unknown node '{name}'{hint}",
@@ -397,13 +617,12 @@ class _Compiler:
         node: Node,
         index: int,
         node_type: NodeType | None,
-        upstream: frozenset[str] | None,
         has_error_edge: bool,
     ) -> CompiledNode | None:
         self._reader = index
         when = None
         if node.when is not None:
-            when = self._expression(node.when, node.id, "when", upstream)
+            when = self._expression(node.when, node.id, "when")
         expression_params: dict[str, Expression] = {}
         template_values: dict[str, Any] = {}
         expression_keys = set(node_type.expression_params) if node_type else set()
@@ -411,26 +630,26 @@ class _Compiler:
         body: CompiledGraph | None = None
         conditions: dict[str, Expression] = {}
         if control is not None and node.body is not None:
-            body, conditions = self._compile_body(node, control, upstream)
+            body, conditions = self._compile_body(node, control)
         for key, value in node.with_.items():
             if key in conditions or (control == "loop" and key in LOOP_CONDITIONS):
                 continue
             if key in expression_keys:
                 if not self._is_cel_source(value, node.id, key):
                     continue
-                parsed = self._expression(_strip_braces(value), node.id, f"with.{key}", upstream)
+                parsed = self._expression(_strip_braces(value), node.id, f"with.{key}")
                 if parsed is not None:
                     expression_params[key] = parsed
             else:
                 template_values[key] = value
         per_key: dict[str, Template] = {}
         for key, value in template_values.items():
-            template = self._template(value, node.id, f"with.{key}", upstream)
+            template = self._template(value, node.id, f"with.{key}")
             if template is not None:
                 per_key[key] = template
         if len(per_key) < len(template_values) or node_type is None:
             return None
-        self._check_params(node, node_type, per_key, set(expression_params))
+        self._check_params_once(node, node_type, per_key, set(expression_params))
         params: Template = (
             Const(template_values)
             if all(t.is_constant for t in per_key.values())
@@ -453,12 +672,20 @@ class _Compiler:
         )
 
     def _compile_body(
-        self, node: Node, control: str, upstream: frozenset[str] | None
+        self, node: Node, control: str
     ) -> tuple[CompiledGraph | None, dict[str, Expression]]:
         assert node.body is not None  # checked by the caller
         var = "loop" if control == "loop" else "parallel"
         ctx = self.context
-        visible = (upstream or frozenset()) | ctx.outer_visible
+        if ctx.body_depth >= self.limits.max_body_depth:
+            self.error(
+                C.LIMIT_EXCEEDED,
+                f"loop and parallel bodies are nested deeper than max_body_depth = "
+                f"{self.limits.max_body_depth} (see docs/limits.md)",
+                node=node.id,
+                field="body",
+            )
+            return None, {}
         sub = _Compiler(
             node.body.nodes,
             node.body.edges,
@@ -468,16 +695,15 @@ class _Compiler:
             diagnostics=self.diagnostics,
             context=_Context(
                 scope_names=ctx.scope_names | {var},
-                outer_visible=frozenset(visible),
-                outer_ids=ctx.outer_ids | frozenset(self.index),
+                outer_scopes=(*ctx.outer_scopes, self.index),
                 prefix=f"{ctx.prefix}{node.id}.",
                 scope_var=var,
+                body_depth=ctx.body_depth + 1,
             ),
+            limits=self.limits,
+            shared=self.shared,
         )
         body = sub.compile()
-        # Outer nodes the body reads are read by the loop node itself: they must stay in memory.
-        self.reads[self._reader] |= sub.outer_reads
-        self._note_outer(sub.outer_reads)
         conditions: dict[str, Expression] = {}
         if control == "loop":
             for key in LOOP_CONDITIONS:
@@ -487,8 +713,24 @@ class _Compiler:
                 expression = sub.condition(_strip_braces(source), node.id, f"with.{key}", key)
                 if expression is not None:
                     conditions[key] = expression
+        # Outer nodes the body reads are read by the loop node itself: they must be upstream
+        # of it, and stay in memory while it runs.
         self.reads[self._reader] |= sub.outer_reads
-        self._note_outer(sub.outer_reads)
+        for name, where, at in sub.outer_checks:
+            source = self.index.get(name)
+            if source is None:  # further out: the node enclosing this graph reads it
+                self.outer_reads.add(name)
+                self.outer_checks.append((name, where, at))
+                continue
+            self.upstream_checks.append(
+                (
+                    self._reader,
+                    source,
+                    where,
+                    at,
+                    f"'{name}' is not upstream of '{self._where(node.id)}', whose body reads it",
+                )
+            )
         return body, conditions
 
     def _is_cel_source(self, value: Any, node: str, key: str) -> bool:
@@ -506,41 +748,74 @@ class _Compiler:
         """A loop's `while`/`do_while`, checked in the body's scope (outer names, `loop`, and
         for `do_while` the body's own nodes)."""
         try:
-            expression = compile_expression(source)
+            expression = compile_expression(source, self.limits)
         except ExpressionError as exc:
+            code, message = diagnose(exc)
             self.diagnostics.append(
                 Diagnostic(
                     "error",
-                    C.EXPRESSION_SYNTAX,
-                    f"{exc.message} in {source!r}",
+                    code,
+                    message,
                     self.context.prefix.rstrip(".") or loop_id,
                     field,
                 )
             )
             return None
-        body_ids = frozenset(self.index) if key == "do_while" else frozenset()
-        saved = self.context.prefix
+        where = self.context.prefix.rstrip(".")
         for name in sorted(expression.references):
-            if name in self.context.scope_names or name in body_ids:
+            if name in self.context.scope_names or (key == "do_while" and name in self.index):
                 continue
-            if name in self.context.outer_visible:
+            if self._outer(name):
                 self.outer_reads.add(name)
+                self.outer_checks.append((name, where, field))
                 continue
             self.diagnostics.append(
                 Diagnostic(
                     "error",
-                    C.UNKNOWN_REFERENCE if name not in self.context.outer_ids else C.NOT_UPSTREAM,
+                    C.UNKNOWN_REFERENCE,
                     f"'{name}' cannot be read in `{key}`"
                     + (" (body nodes are readable in do_while only)" if name in self.index else ""),
-                    saved.rstrip("."),
+                    where,
                     field,
                 )
             )
         return expression
 
-    def _note_outer(self, names: set[str]) -> None:
-        # Names a nested body reads that live outside this graph are outer reads here too.
-        self.outer_reads |= {n for n in names if n not in self.index}
+    def _check_params_once(
+        self,
+        node: Node,
+        node_type: NodeType,
+        per_key: dict[str, Template],
+        expression_keys: set[str],
+    ) -> None:
+        """``_check_params``, its findings reused for the next node of the same type with the
+        same constant parameters (large workflows repeat them)."""
+        templated = expression_keys | {k for k, t in per_key.items() if not t.is_constant}
+        constant = {k: node.with_[k] for k, t in per_key.items() if t.is_constant}
+        try:
+            text = (
+                "{}"
+                if not constant
+                else json.dumps(constant, sort_keys=True)
+                if len(constant) < 16
+                else ""
+            )
+        except (TypeError, ValueError):
+            text = ""
+        if not text or len(text) > 1024:
+            self._check_params(node, node_type, per_key, expression_keys)
+            return
+        key = (id(node_type), frozenset(templated), text)
+        found = self.shared.params.get(key)
+        if found is None:
+            before = len(self.diagnostics)
+            self._check_params(node, node_type, per_key, expression_keys)
+            found = [(d.severity, d.code, d.message, d.field) for d in self.diagnostics[before:]]
+            self.shared.params[key] = found
+            return
+        where = self._where(node.id)
+        for severity, code, message, at in found:
+            self.diagnostics.append(Diagnostic(severity, code, message, where, at))
 
     def _check_params(
         self,
@@ -555,11 +830,19 @@ class _Compiler:
         # Only values without templates can be checked now; the rest is checked at run time.
         templated = expression_keys | {k for k, t in per_key.items() if not t.is_constant}
         constant = {k: node.with_[k] for k, t in per_key.items() if t.is_constant}
-        partial = dict(schema)
-        if "required" in partial:
-            partial["required"] = [r for r in partial["required"] if r not in templated]
-        validator = jsonschema.Draft202012Validator(partial)
-        for error in sorted(validator.iter_errors(constant), key=lambda e: list(e.path)):
+        try:
+            validator = validator_for(schema)
+            if templated & set(schema.get("required") or ()):
+                partial = dict(schema)
+                partial["required"] = [r for r in partial["required"] if r not in templated]
+                validator = validator.evolve(schema=partial)
+            errors = schema_errors(validator, constant, self.limits)
+            errors += schema_parameter_problems(node_type.type, constant, self.limits)
+        except PolyhostError as exc:
+            code = C.LIMIT_EXCEEDED if exc.code == C.LIMIT_EXCEEDED else C.INVALID_PARAMETERS
+            self.error(code, f"{node_type.type}: {exc.message}", node=node.id, field="with")
+            return
+        for error in errors:
             path = ".".join(str(p) for p in error.absolute_path)
             self.error(
                 C.INVALID_PARAMETERS,
@@ -567,39 +850,38 @@ class _Compiler:
                 node=node.id,
                 field=f"with.{path}" if path else "with",
             )
+        if not errors:
+            # What a built-in native node checks itself (a `where`'s syntax and nesting).
+            for code, message, key in check_native_params(node_type, constant, self.limits):
+                self.error(
+                    C.LIMIT_EXCEEDED if code == C.LIMIT_EXCEEDED else C.INVALID_PARAMETERS,
+                    f"{node_type.type}: {message}",
+                    node=node.id,
+                    field=f"with.{key}" if key else "with",
+                )
 
     # expressions ---------------------------------------------------------------------------
 
-    def _expression(
-        self, source: str, node: str | None, field: str, upstream: frozenset[str] | None
-    ) -> Expression | None:
+    def _expression(self, source: str, node: str | None, field: str) -> Expression | None:
         try:
-            expression = compile_expression(source)
+            expression = compile_expression(source, self.limits)
         except ExpressionError as exc:
-            self.error(C.EXPRESSION_SYNTAX, f"{exc.message} in {source!r}", node, field)
+            self.error(*diagnose(exc), node, field)
             return None
-        self._check_references(expression, node, field, upstream)
+        self._check_references(expression, node, field)
         return expression
 
-    def _template(
-        self, value: Any, node: str | None, field: str, upstream: frozenset[str] | None
-    ) -> Template | None:
+    def _template(self, value: Any, node: str | None, field: str) -> Template | None:
         try:
-            template = compile_template(value)
+            template = compile_template(value, self.limits)
         except ExpressionError as exc:
-            self.error(C.EXPRESSION_SYNTAX, f"{exc.message} in {exc.source!r}", node, field)
+            self.error(*diagnose(exc), node, field)
             return None
         for expression in template.expressions():
-            self._check_references(expression, node, field, upstream)
+            self._check_references(expression, node, field)
         return template
 
-    def _check_references(
-        self,
-        expression: Expression,
-        node: str | None,
-        field: str,
-        upstream: frozenset[str] | None,
-    ) -> None:
+    def _check_references(self, expression: Expression, node: str | None, field: str) -> None:
         ctx = self.context
         reads = self._output_reads if node is None else self.reads[self._reader]
         for name in sorted(expression.references):
@@ -618,26 +900,24 @@ class _Compiler:
                     self.error(
                         C.NOT_UPSTREAM, f"a node cannot read its own output ('{name}')", node, field
                     )
-                elif upstream is not None and name not in upstream:
-                    self.error(
-                        C.NOT_UPSTREAM,
-                        f"'{name}' is not upstream of '{node}': add an edge path from it, "
-                        "so its output exists when this node runs",
-                        node,
-                        field,
+                elif node is not None:
+                    self.upstream_checks.append(
+                        (
+                            self._reader,
+                            self.index[name],
+                            self._where(node),
+                            field,
+                            f"'{name}' is not upstream of '{node}': add an edge path from it, "
+                            "so its output exists when this node runs",
+                        )
                     )
-            elif name in ctx.outer_visible:
+            elif self._outer(name):
                 self.outer_reads.add(name)
-            elif name in ctx.outer_ids:
-                loop_node = ctx.prefix.rstrip(".").rsplit(".", 1)[-1]
-                self.error(
-                    C.NOT_UPSTREAM,
-                    f"'{name}' is not upstream of '{loop_node}', whose body reads it",
-                    node,
-                    field,
-                )
+                self.outer_checks.append((name, self._where(node), field))
             else:
-                hint = _suggest(name, [*self.index, *ctx.scope_names, *ctx.outer_visible])
+                hint = self._hint(
+                    name, [*self.index, *ctx.scope_names, *(n for s in ctx.outer_scopes for n in s)]
+                )
                 self.error(
                     C.UNKNOWN_REFERENCE,
                     f"'{name}' is not a node id nor a name in scope{hint}",
@@ -651,22 +931,20 @@ class _Compiler:
             return None
         compiled: dict[str, Template] = {}
         for name, value in outputs.items():
-            template = self._template(value, None, f"outputs.{name}", None)
+            template = self._template(value, None, f"outputs.{name}")
             compiled[name] = template if template is not None else Const(None)
         return compiled
 
     def inputs_schema(self, schema: dict[str, Any] | None) -> InputsSchema:
-        """The workflow's inputs schema, checked; a diagnostic when it is not JSON Schema."""
-        try:
-            return InputsSchema(schema)
-        except jsonschema.SchemaError as exc:
-            where = ".".join(str(p) for p in exc.absolute_path)
+        """The workflow's inputs schema, checked; a diagnostic (with its path) per problem."""
+        inputs = InputsSchema(schema, self.limits)
+        for problem in inputs.problems:
             self.error(
-                C.INVALID_INPUTS_SCHEMA,
-                f"the inputs schema is not valid JSON Schema: {exc.message}",
-                field=f"inputs.{where}" if where else "inputs",
+                C.LIMIT_EXCEEDED if problem.limit else C.INVALID_INPUTS_SCHEMA,
+                f"the inputs schema: {problem.message}",
+                field=problem.where("inputs"),
             )
-            return InputsSchema(None)
+        return inputs
 
 
 def _strip_braces(source: str) -> str:
@@ -691,7 +969,7 @@ def _schema_diagnostics(exc: ValidationError, raw: dict[str, Any]) -> list[Diagn
     diagnostics = []
     for error in exc.errors():
         loc = list(error["loc"])
-        node, field = _locate(loc, raw)
+        node, field = locate(loc, raw)
         code = _PYDANTIC_CODES.get(error["type"], C.INVALID_VALUE)
         if code == C.UNKNOWN_KEY:
             message = f"unknown key '{loc[-1]}'"
@@ -701,21 +979,3 @@ def _schema_diagnostics(exc: ValidationError, raw: dict[str, Any]) -> list[Diagn
             message = str(error["msg"])
         diagnostics.append(Diagnostic("error", code, message, node, field))
     return diagnostics
-
-
-def _locate(loc: list[Any], raw: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The node id and field a pydantic error location points at, using the raw document."""
-    if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
-        nodes = raw.get("nodes")
-        node_id = None
-        if isinstance(nodes, list) and loc[1] < len(nodes) and isinstance(nodes[loc[1]], dict):
-            found = nodes[loc[1]].get("id")
-            node_id = str(found) if found is not None else None
-        rest = ".".join(str(p) for p in loc[2:])
-        if node_id is None:
-            return None, f"nodes[{loc[1]}]" + (f".{rest}" if rest else "")
-        return node_id, rest or None
-    if len(loc) >= 2 and loc[0] == "edges" and isinstance(loc[1], int):
-        rest = ".".join(str(p) for p in loc[2:])
-        return None, f"edges[{loc[1]}]" + (f".{rest}" if rest else "")
-    return None, ".".join(str(p) for p in loc) or None

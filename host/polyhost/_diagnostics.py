@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["Diagnostic", "DiagnosticCode"]
+__all__ = ["Diagnostic", "DiagnosticCode", "Severity"]
 
 Severity = Literal["error", "warning"]
 
@@ -33,6 +33,10 @@ class DiagnosticCode:
     RUNTIME_UNAVAILABLE = "runtime_unavailable"
     UNEXPECTED_BODY = "unexpected_body"
     EMPTY_WORKFLOW = "empty_workflow"
+    DUPLICATE_KEY = "duplicate_key"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    LOAD_ERROR = "load_error"
+    INVALID_MANIFEST = "invalid_manifest"
 
     @classmethod
     def all(cls) -> list[str]:

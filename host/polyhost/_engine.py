@@ -6,10 +6,12 @@ shares: events, the store and its lease, secrets to mask, the concurrency slots,
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -17,17 +19,22 @@ import anyio.to_thread
 
 from ._compiler import CompiledNode, CompiledWorkflow
 from ._context import NodeContext
-from ._errors import ExpressionError
+from ._errors import PolyhostError, StoreError
 from ._events import Event, EventLog, EventType, Subscriber
 from ._expressions import Scope
 from ._graph import GraphRun
 from ._limiter import NodeSlots
+from ._limits import Limits, default_limits
 from ._redaction import Redactor
 from ._result import NodeResult, NodeStatus, RunResult, RunStatus
 from ._router import RuntimeRouter
+from ._values import check_output
 from .store._base import Owner, RunRecord, RunStore
 
 __all__ = ["EngineSettings", "Execution"]
+
+_log = logging.getLogger("polyhost")
+_NO_SIZE_LIMIT = sys.maxsize  # the run's outputs are made of node outputs already bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,7 @@ class EngineSettings:
     lease_seconds: float = 15.0
     renew_every: float = 1.0
     durable_commits: bool = True
+    limits: Limits = field(default_factory=default_limits)
 
 
 @dataclass(slots=True)
@@ -100,7 +108,7 @@ class Execution:
         self._lost = False
         self._abandoned = False
         self.started_at = (resumption.started_at if resumption else None) or time.time()
-        scope = Scope()
+        scope = Scope(self.settings.limits.max_value_depth)
         scope.set("input", inputs)
         scope.set("var", dict(compiled.workflow.variables))
         scope.set("env", env)
@@ -129,7 +137,7 @@ class Execution:
     def record_node(self, path: str, record: NodeResult) -> None:
         """Queue a node's state for the store."""
         if self.store is not None and not self._lost:
-            self.store.record_node(self.run_id, path, record)
+            self.store.record_node(self.run_id, path, self._redactor.node(record))
 
     async def commit(self) -> None:
         """Wait until what was recorded is committed: results before their dependents start."""
@@ -173,7 +181,7 @@ class Execution:
         """Run the workflow to its end (or a pause) and return the result."""
         begin = time.perf_counter()
         if self.store is not None:
-            self.store.record_run_started(self._run_record())
+            self.store.record_run_started(self._redactor.run_record(self._run_record()))
             # Recorded before any node starts: a node's side effects never belong to a run the
             # store does not know (nor that another process could not cancel or take over).
             await self.commit()
@@ -182,6 +190,7 @@ class Execution:
             None,
             {"workflow_id": self.compiled.workflow_id, "nodes": len(self.compiled.nodes)},
         )
+        stopped: BaseException | None = None
         try:
             async with anyio.create_task_group() as tg:
                 if self.store is not None and self._owner is not None:
@@ -196,7 +205,16 @@ class Execution:
                 self.cancelling = True
                 await self._finish(begin)
             raise
-        return await self._finish(begin)
+        except BaseException as exc:  # recorded below; re-raised if fatal
+            # The engine stopped for a reason of its own (a bug, KeyboardInterrupt): the run
+            # still ends, failed with that error, before anything else happens.
+            stopped = exc
+            self._fail_run(exc)
+        with anyio.CancelScope(shield=stopped is not None):
+            result = await self._finish(begin)
+        if stopped is not None and not isinstance(stopped, Exception):
+            raise stopped
+        return result
 
     # the lease -----------------------------------------------------------------------------
 
@@ -205,9 +223,15 @@ class Execution:
         assert store is not None and owner is not None  # started only with both
         while True:
             await anyio.sleep(self.settings.renew_every)
-            state = await anyio.to_thread.run_sync(
-                store.renew_lease, self.run_id, owner, self.settings.lease_seconds
-            )
+            try:
+                state = await anyio.to_thread.run_sync(
+                    store.renew_lease, self.run_id, owner, self.settings.lease_seconds
+                )
+            except StoreError as exc:
+                # A busy or failing database must not stop the run: try again next period (if
+                # the lease runs out meanwhile, the next renewal says whether we lost the run).
+                _log.warning("run %s: cannot renew the lease: %s", self.run_id, exc.message)
+                continue
             if not state.still_owner:
                 # Another host took the run over (our lease expired): stop, write nothing more.
                 self._lost = True
@@ -226,6 +250,20 @@ class Execution:
 
     # the end -------------------------------------------------------------------------------
 
+    def _fail_run(self, exc: BaseException) -> None:
+        """Record why the engine stopped, as the run's error (unless a node failed first)."""
+        if self.root.error is None:
+            if isinstance(exc, PolyhostError):
+                code, message = exc.code, exc.message
+            elif isinstance(exc, Exception):
+                code, message = "internal_error", f"{type(exc).__name__}: {exc}"
+            else:
+                code, message = "internal_error", f"the engine stopped with {type(exc).__name__}"
+            self.root.error = {"node": None, "code": code, "message": self.redact(message)}
+        for record in self.root.results:
+            if record.status in (NodeStatus.PENDING, NodeStatus.RUNNING):
+                record.status = NodeStatus.CANCELLED
+
     async def _finish(self, begin: float) -> RunResult:
         root = self.root
         error = root.error
@@ -242,9 +280,16 @@ class Execution:
         if status is RunStatus.COMPLETED:
             try:
                 outputs = root.outputs()
-            except ExpressionError as exc:
+                depth = self.settings.limits.max_value_depth
+                for name, value in outputs.items():
+                    where = f"outputs.{name}"
+                    check_output(
+                        value, where, depth, _NO_SIZE_LIMIT, root=where, what=f"the run's {where}"
+                    )
+            except PolyhostError as exc:
                 status = RunStatus.FAILED
-                error = {"node": None, "code": "expression_error", "message": exc.message}
+                outputs = None
+                error = {"node": None, "code": exc.code, "message": exc.message}
         pause = None
         wake_at: float | None = None
         if status is RunStatus.PAUSED:
@@ -266,6 +311,9 @@ class Execution:
             inputs=self.inputs,
             pause=pause,
         )
+        # What leaves the run (the store, the caller, the CLI) holds no secret: the nodes'
+        # records in memory keep their values, the result gets masked copies.
+        result = self._redactor.result(result)
         event = {
             RunStatus.COMPLETED: EventType.RUN_COMPLETED,
             RunStatus.FAILED: EventType.RUN_FAILED,
@@ -275,18 +323,49 @@ class Execution:
         data: dict[str, Any] = {"status": status.value, "duration_ms": result.duration_ms}
         data["pause" if pause else "error"] = pause or error
         if self._abandoned and self.store is not None and self._owner is not None:
-            self.store.release_run(self.run_id, self._owner)
-            await self.store.flush()
             result.status = RunStatus.RUNNING
+            try:
+                self.store.release_run(self.run_id, self._owner)
+                await self.store.flush()
+            except PolyhostError as exc:  # the lease lapses instead
+                _log.warning("run %s: cannot hand the run on: %s", self.run_id, exc.message)
             return result
         self.emit(event, None, data)
         if self.store is not None and not self._lost:
-            if pause is not None:
-                self.store.record_pause(self.run_id, pause, wake_at)
-            await self._reload_dropped(result)
-            self.store.record_run_finished(result)
-            await self.store.flush()
+            await self._record_end(self.store, result, pause, wake_at)
         return result
+
+    async def _record_end(
+        self,
+        store: RunStore,
+        result: RunResult,
+        pause: dict[str, Any] | None,
+        wake_at: float | None,
+    ) -> None:
+        """Write the run's end; when the store refuses it, the run still ends there, failed."""
+        try:
+            if pause is not None:
+                store.record_pause(self.run_id, self._redactor.redact(pause), wake_at)
+            await self._reload_dropped(result)
+            store.record_run_finished(result)
+            await store.flush()
+            return
+        except PolyhostError as exc:
+            failure = exc
+        # Something in this run's last batch (a node's record, an event) could not be written:
+        # the run ends failed with that error, in a record of its own that holds no output.
+        result.status = RunStatus.FAILED
+        result.outputs = None
+        result.pause = None
+        result.error = {"node": None, "code": failure.code, "message": self.redact(failure.message)}
+        for record in result.nodes.values():
+            record.output = None
+        try:
+            store.record_run_finished(result)
+            await store.flush()
+        except PolyhostError as exc:
+            # Nothing more can be written; the lease lapses and another host ends the run.
+            _log.error("run %s: cannot record its end: %s", self.run_id, exc.message)
 
     async def _reload_dropped(self, result: RunResult) -> None:
         # Outputs dropped from memory mid-run come back from the store for the result object.

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ._capture import outside_nodes, release_node_output
+
 __all__ = ["Event", "EventType"]
+
+_log = logging.getLogger("polyhost")
 
 
 class EventType(StrEnum):
@@ -71,7 +76,9 @@ class EventLog:
     """Numbers a run's events and hands each to the subscribers, in order, synchronously.
 
     Subscribers run on the event loop and must not block (the store queues its writes; async
-    consumers read from a memory stream).
+    consumers read from a memory stream). A subscriber that raises is logged and gets no more
+    events of the run: a broken consumer (a closed stream, a display that cannot print a
+    message) must not stop the run or keep it from being recorded.
     """
 
     __slots__ = ("_redact", "_subscribers", "run_id", "seq")
@@ -97,6 +104,25 @@ class EventLog:
         if self._redact is not None:
             payload = self._redact(payload)
         event = Event(self.run_id, self.seq, type_, time.time(), node, payload)
-        for subscriber in self._subscribers:
-            subscriber(event)
+        # Subscribers are the host's: what they print is no node's output, even when a node's
+        # ctx.log called them.
+        token = outside_nodes()
+        try:
+            for subscriber in self._subscribers:
+                try:
+                    subscriber(event)
+                except Exception as exc:  # logged; the run goes on
+                    self._drop(subscriber, exc)
+        finally:
+            release_node_output(token)
         return event
+
+    def _drop(self, subscriber: Subscriber, exc: Exception) -> None:
+        _log.warning(
+            "run %s: an event subscriber failed and gets no more events: %s: %s",
+            self.run_id,
+            type(exc).__name__,
+            exc,
+        )
+        # A new list: the loop in emit goes on over the old one.
+        self._subscribers = [s for s in self._subscribers if s is not subscriber]

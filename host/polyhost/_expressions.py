@@ -13,46 +13,87 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from . import _native
-from ._errors import ExpressionError
+from ._errors import ExpressionError, LimitExceededError
+from ._limits import Limits, default_limits
 
 __all__ = [
     "Const",
     "Expr",
     "Expression",
+    "ExpressionLimitError",
     "Scope",
     "Template",
     "Text",
     "compile_expression",
     "compile_template",
+    "diagnose",
 ]
 
 Scope = _native.Scope
 
 
+class ExpressionLimitError(ExpressionError):
+    """An expression went past one of the expression limits (``limit`` names the field of
+    :class:`Limits`): too long or deeply nested to parse, or too costly to evaluate."""
+
+    code = "limit_exceeded"
+
+    def __init__(self, exc: LimitExceededError, source: str) -> None:
+        super().__init__(exc.message, source=source)
+        self.limit = exc.limit
+        self.value = exc.value
+
+
 class Expression:
-    """A parsed CEL expression and the free names it reads."""
+    """A parsed CEL expression and the free names it reads.
+
+    The source is checked against ``max_expression_bytes`` and ``max_expression_depth``
+    before it is parsed; each evaluation against ``max_expression_steps`` and
+    ``max_expression_memory``.
+    """
 
     __slots__ = ("_program", "references", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, limits: Limits | None = None) -> None:
+        lim = limits or default_limits()
         try:
-            self._program = _native.Expression(source)
+            self._program = _native.Expression(
+                source,
+                lim.max_expression_bytes,
+                lim.max_expression_depth,
+                lim.max_expression_steps,
+                lim.max_expression_memory,
+            )
         except _native.ExpressionSyntaxError as exc:
             raise ExpressionError(str(exc), source=source) from None
+        except LimitExceededError as exc:
+            raise ExpressionLimitError(exc, source) from None
         self.source = source
         self.references: frozenset[str] = frozenset(self._program.references())
 
     def evaluate(self, scope: _native.Scope) -> Any:
-        """The expression's value in ``scope``; ``ExpressionError`` when it cannot be had."""
+        """The expression's value in ``scope``; ``ExpressionError`` when it cannot be had
+        (``ExpressionLimitError`` past a limit)."""
         try:
             return self._program.evaluate(scope)
         except _native.ExpressionEvalError as exc:
             raise ExpressionError(f"{self.source!r}: {exc}", source=self.source) from None
+        except LimitExceededError as exc:
+            raise ExpressionLimitError(exc, self.source) from None
 
 
-def compile_expression(source: str) -> Expression:
+def diagnose(exc: ExpressionError) -> tuple[str, str]:
+    """The diagnostic code and message for an expression that does not compile:
+    ``limit_exceeded`` past a limit, else ``expression_syntax``; the source is quoted
+    (shortened when long)."""
+    source = exc.source if len(exc.source) <= 120 else exc.source[:100] + "..."
+    code = "limit_exceeded" if isinstance(exc, ExpressionLimitError) else "expression_syntax"
+    return code, f"{exc.message} in {source!r}"
+
+
+def compile_expression(source: str, limits: Limits | None = None) -> Expression:
     """Parse a bare CEL expression (``when``, ``core.condition``'s ``if``)."""
-    return Expression(source)
+    return Expression(source, limits)
 
 
 class Template(ABC):
@@ -198,27 +239,27 @@ def as_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def compile_template(value: Any) -> Template:
+def compile_template(value: Any, limits: Limits | None = None) -> Template:
     """Parse every ``{{ }}`` in a value tree. ``ExpressionError`` names the first bad one."""
     if isinstance(value, str):
-        return _compile_string(value)
+        return _compile_string(value, limits)
     if isinstance(value, dict):
-        items = {str(key): compile_template(item) for key, item in value.items()}
+        items = {str(key): compile_template(item, limits) for key, item in value.items()}
         if all(item.is_constant for item in items.values()):
             return Const(value)
         return Mapping(items)
     if isinstance(value, list):
-        seq = [compile_template(item) for item in value]
+        seq = [compile_template(item, limits) for item in value]
         if all(item.is_constant for item in seq):
             return Const(value)
         return Sequence(seq)
     return Const(value)
 
 
-def _compile_string(text: str) -> Template:
+def _compile_string(text: str, limits: Limits | None) -> Template:
     if "{{" not in text:
         return Const(text)
-    parts = split_template(text)
+    parts = split_template(text, limits)
     if len(parts) == 1 and not isinstance(parts[0], str):
         return Expr(parts[0])
     if all(isinstance(part, str) for part in parts):
@@ -226,7 +267,7 @@ def _compile_string(text: str) -> Template:
     return Text(parts)
 
 
-def split_template(text: str) -> list[str | Expression]:
+def split_template(text: str, limits: Limits | None = None) -> list[str | Expression]:
     """Literal text and expressions, in order. ``\\{{`` writes literal braces."""
     parts: list[str | Expression] = []
     literal: list[str] = []
@@ -249,7 +290,7 @@ def split_template(text: str) -> list[str | Expression]:
             if literal:
                 parts.append("".join(literal))
                 literal = []
-            parts.append(Expression(source))
+            parts.append(Expression(source, limits))
             i = end + 2
             continue
         literal.append(text[i])
@@ -260,21 +301,21 @@ def split_template(text: str) -> list[str | Expression]:
 
 
 def _closing_braces(text: str, start: int) -> int:
-    """Index of the ``}}`` that closes a template, skipping CEL string literals and maps."""
+    """Index of the ``}}`` that closes a template, skipping maps and CEL's string literals
+    (quoted, triple-quoted, raw, bytes) and quoted fields, where braces are text."""
     depth = 0
-    quote: str | None = None
     i = start
-    while i < len(text):
+    n = len(text)
+    while i < n:
         char = text[i]
-        if quote is not None:
-            if char == "\\":
-                i += 2
-                continue
-            if char == quote:
-                quote = None
-        elif char in "\"'":
-            quote = char
-        elif char == "{":
+        if char in "\"'":
+            i = _skip_string(text, i)
+            continue
+        if char == "`":
+            close = text.find("`", i + 1)
+            i = n if close < 0 else close + 1
+            continue
+        if char == "{":
             depth += 1
         elif char == "}":
             if depth == 0 and text.startswith("}}", i):
@@ -282,3 +323,27 @@ def _closing_braces(text: str, start: int) -> int:
             depth = max(depth - 1, 0)
         i += 1
     return -1
+
+
+def _skip_string(text: str, quote_at: int) -> int:
+    """The index just past the CEL string literal whose opening quote is at ``quote_at``
+    (its prefix, ``r``/``b``/``rb``, precedes it); past the end when it is not closed."""
+    quote = text[quote_at]
+    prefix = text[max(0, quote_at - 2) : quote_at].lower()
+    raw = prefix.endswith("r") or prefix in ("rb",)
+    triple = text.startswith(quote * 3, quote_at)
+    i = quote_at + (3 if triple else 1)
+    n = len(text)
+    while i < n:
+        char = text[i]
+        if char == "\\" and not raw:
+            i += 2
+        elif triple and text.startswith(quote * 3, i):
+            return i + 3
+        elif not triple and char == quote:
+            return i + 1
+        elif not triple and char == "\n":
+            return i
+        else:
+            i += 1
+    return n

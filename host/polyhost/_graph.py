@@ -6,7 +6,7 @@ retries, timeouts, error routing), and commits each result before any dependent 
 
 from __future__ import annotations
 
-import json
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -30,13 +30,14 @@ from ._events import EventType
 from ._expressions import Scope
 from ._pause import PauseRequested
 from ._result import NodeResult, NodeStatus
+from ._schema import schema_errors, schema_parameter_problems, validator_for
+from ._values import check_output
 
 if TYPE_CHECKING:
     from ._engine import Execution
 
 __all__ = ["GraphRun"]
 
-_JSON_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _HANDLED = frozenset({"error_port", "continue"})
 
 
@@ -124,10 +125,32 @@ class GraphRun:
     async def _run_node(self, index: int) -> None:
         # A task goes on with a node its own node made ready rather than spawn a task for it:
         # chains then cost one task, not one per node. The checkpoint keeps the loop fair.
-        following = await self._run_one(index)
-        while following is not None:
-            await anyio.lowlevel.checkpoint()
-            following = await self._run_one(following)
+        current: int | None = index
+        try:
+            while current is not None:
+                current = await self._run_one(current)
+                if current is not None:
+                    await anyio.lowlevel.checkpoint()
+        except (anyio.get_cancelled_exc_class(), GeneratorExit):
+            raise
+        except BaseException as exc:  # whatever stops a node ends the run
+            self._crash(index if current is None else current, exc)
+
+    def _crash(self, index: int, exc: BaseException) -> None:
+        """The engine itself failed around node ``index`` (a store that cannot write, a bug):
+        the node fails unless it had settled, and the graph fails with the error."""
+        record = self.results[index]
+        path = self.path(index)
+        code, message, field = _unexpected(exc, self.run.settings.limits.max_value_depth)
+        error = _error(path, code, self.run.redact(message), max(record.attempts, 1), field)
+        if record.status in (NodeStatus.PENDING, NodeStatus.RUNNING):
+            record.status = NodeStatus.FAILED
+            record.error = error
+            self.run.emit(EventType.NODE_FAILED, path, {"error": error, "handled": None})
+            self.run.record_node(path, record)
+        if self.error is None:
+            self.error = {"node": path, "code": code, "message": error["message"]}
+        self.cancel()
 
     async def _settled(self, index: int, ready: list[int], skipped: list[int]) -> int | None:
         """Record what settling ``index`` made skipped and ready; start the ready ones once the
@@ -182,9 +205,7 @@ class GraphRun:
             try:
                 go = node.when.evaluate(self.scope)
             except ExpressionError as exc:
-                return await self._fail(
-                    index, _error(path, "expression_error", exc.message, 1, "when")
-                )
+                return await self._fail(index, _error(path, exc.code, exc.message, 1, "when"))
             if go is not True:
                 if go is not False:
                     message = f"`when` must give a boolean, got {_type_name(go)}"
@@ -212,7 +233,8 @@ class GraphRun:
             except NodeError as exc:
                 error = _error(path, exc.code, self.run.redact(exc.message), attempt, exc.field)
                 if exc.retryable and attempt < policy.attempts and not self.run.cancelling:
-                    delay = policy.delay_before(attempt + 1, random.random())  # noqa: S311
+                    rand = random.random()  # noqa: S311 (jitter, not a secret)
+                    delay = self._retry_delay(policy.delay_before(attempt + 1, rand))
                     self.run.emit(
                         EventType.NODE_RETRYING,
                         path,
@@ -228,17 +250,40 @@ class GraphRun:
                 self.run.emit(EventType.NODE_CANCELLED, path, {"attempt": attempt})
                 self.run.record_node(path, record)
                 raise
+            except GeneratorExit:
+                raise
+            except BaseException as exc:
+                # Nothing that escapes an attempt may leave the node running: it fails, typed.
+                code, message, field = _unexpected(exc, self.run.settings.limits.max_value_depth)
+                record.duration_ms = _ms(begin)
+                return await self._fail(
+                    index, _error(path, code, self.run.redact(message), attempt, field)
+                )
             record.duration_ms = _ms(begin)
             return await self._complete(index, output, ports)
+
+    def _retry_delay(self, delay: float) -> float:
+        """The wait before a retry, within [0, max_retry_delay] whatever the policy gave."""
+        cap = self.run.settings.limits.max_retry_delay
+        if math.isnan(delay) or delay > cap:
+            return cap
+        return max(delay, 0.0)
 
     async def _complete(self, index: int, output: Any, ports: list[str]) -> int | None:
         node = self.graph.nodes[index]
         record = self.results[index]
         path = self.path(index)
+        try:
+            self.scope.set(node.id, output)
+        except (PolyhostError, ValueError, TypeError, RecursionError) as exc:
+            # The output passed the checks but the expression scope cannot hold it.
+            message = f"the output cannot be read by expressions: {_message(exc)}"
+            return await self._fail(
+                index, _error(path, "invalid_output", message, record.attempts, None)
+            )
         record.status = NodeStatus.COMPLETED
         record.output = output
         record.ports = ports
-        self.scope.set(node.id, output)
         event = self.run.emit(
             EventType.NODE_COMPLETED,
             path,
@@ -258,7 +303,7 @@ class GraphRun:
                 output = await self._with_timeout(node, path, self._run_body(node, path, params))
             else:
                 async with self.run.slots:
-                    if node.timeout is not None:
+                    if node.timeout is not None and math.isfinite(node.timeout):
                         ctx.deadline = time.monotonic() + node.timeout
                     output = await self._with_timeout(
                         node, path, self.run.router.execute(node.type, params, ctx)
@@ -274,13 +319,19 @@ class GraphRun:
                 exc.node = exc.node or path
             raise
         except PolyhostError as exc:
-            raise NodeError(exc.message, node=path, code=exc.code, retryable=False) from exc
-        self._check_output(path, output)
+            raise _node_error(exc, path) from exc
+        try:
+            self._check_output(path, output)
+        except PolyhostError as exc:
+            raise _node_error(exc, path) from None
         return output, self._ports(node, params, output, path)
 
     async def _with_timeout(self, node: CompiledNode, path: str, call: Any) -> Any:
-        if node.timeout is None:
+        if node.timeout is None or node.timeout == math.inf:
             return await call
+        if math.isnan(node.timeout):
+            call.close()
+            raise NodeParameterError("`timeout` is not a number", node=path, field="timeout")
         try:
             with anyio.fail_after(node.timeout):
                 return await call
@@ -303,11 +354,19 @@ class GraphRun:
                 params[key] = expression.evaluate(self.scope)
         except ExpressionError as exc:
             raise NodeError(
-                exc.message, node=path, code="expression_error", field="with", retryable=False
+                exc.message, node=path, code=exc.code, field="with", retryable=False
             ) from None
         schema = node.type.input_schema
         if schema:
-            error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(params))
+            try:
+                limits = self.run.settings.limits
+                errors = schema_errors(validator_for(schema), params, limits)
+                errors += schema_parameter_problems(node.type.type, params, limits)
+            except PolyhostError as exc:
+                raise NodeParameterError(
+                    f"{node.type.type}: {exc.message}", node=path, field="with"
+                ) from None
+            error = jsonschema.exceptions.best_match(errors)
             if error is not None:
                 where = ".".join(str(p) for p in error.absolute_path)
                 raise NodeParameterError(
@@ -320,17 +379,8 @@ class GraphRun:
     def _check_output(self, path: str, output: Any) -> None:
         if output is None:
             return
-        try:
-            size = len(_JSON_DUMPS(output))
-        except (TypeError, ValueError) as exc:
-            raise NodeOutputError(
-                f"the output is not JSON-serialisable: {exc}", node=path
-            ) from None
-        limit = self.run.settings.max_output_bytes
-        if size > limit:
-            raise NodeOutputError(
-                f"the output is {size} bytes, over the limit of {limit} bytes", node=path
-            )
+        settings = self.run.settings
+        check_output(output, path, settings.limits.max_value_depth, settings.max_output_bytes)
 
     def _ports(
         self, node: CompiledNode, params: dict[str, Any], output: Any, path: str
@@ -477,19 +527,63 @@ class GraphRun:
         return ready
 
 
-_VALIDATORS: dict[int, tuple[dict[str, Any], Any]] = {}
-
-
-def _validator(schema: dict[str, Any]) -> Any:
-    cached = _VALIDATORS.get(id(schema))
-    if cached is None or cached[0] is not schema:
-        cached = (schema, jsonschema.Draft202012Validator(schema))
-        _VALIDATORS[id(schema)] = cached
-    return cached[1]
-
-
 def _error(path: str, code: str, message: str, attempts: int, field: str | None) -> dict[str, Any]:
-    return {"message": message, "code": code, "node": path, "attempts": attempts, "field": field}
+    return {
+        "message": _clean(message),
+        "code": code,
+        "node": path,
+        "attempts": attempts,
+        "field": field,
+    }
+
+
+def _clean(text: str) -> str:
+    """``text`` as valid Unicode: a lone surrogate (from a handler's message) becomes U+FFFD, so
+    the error can be stored and printed."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _node_error(exc: PolyhostError, path: str) -> NodeError:
+    """A typed error from below the node (a limit, the store, a runtime) as the node's error."""
+    if isinstance(exc, NodeError):
+        exc.node = exc.node or path
+        return exc
+    return NodeError(
+        exc.message,
+        node=path,
+        code=exc.code,
+        field=getattr(exc, "field", None),
+        retryable=False,
+    )
+
+
+def _unexpected(exc: BaseException, max_depth: int) -> tuple[str, str, str | None]:
+    """Code, message and field for an exception the engine did not expect from a node."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]  # a task group's wrapping says nothing; its first cause does
+    if isinstance(exc, PolyhostError):
+        return exc.code, exc.message, getattr(exc, "field", None)
+    if isinstance(exc, RecursionError):
+        # Only nesting makes Python run out of stack here (a value deeper than anything checks).
+        return (
+            "limit_exceeded",
+            f"a value of the node is nested too deep to process (limit max_value_depth = "
+            f"{max_depth}; see docs/limits.md)",
+            None,
+        )
+    if not isinstance(exc, Exception):  # KeyboardInterrupt or SystemExit from a handler
+        return "internal_error", f"the node stopped with {type(exc).__name__}", None
+    return "internal_error", f"{type(exc).__name__}: {_message(exc)}", None
+
+
+def _message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, PolyhostError) else str(exc) or type(exc).__name__
 
 
 def _ms(begin: float) -> float:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import logging
 import os
 import secrets
 import socket
@@ -16,22 +16,23 @@ from typing import Any, Self
 
 import anyio
 import anyio.to_thread
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._catalog import Catalog
 from ._compiler import CompiledWorkflow, compile_workflow, parse_workflow
 from ._diagnostics import Diagnostic
 from ._engine import EngineSettings, Execution, Resumption
-from ._errors import CompileError, InputError, RunStateError
-from ._events import Event
+from ._errors import CompileError, InputError, PolyhostError, RunStateError
+from ._events import Event, EventType
 from ._imports import backend_options
 from ._limiter import NodeSlots
 from ._limits import Limits, default_limits
 from ._loading import MANIFEST_NAME, load_workflow
 from ._model import Workflow
+from ._redaction import allowed_env
 from ._result import RunResult, RunStatus
 from ._router import RuntimeRouter
+from ._schema import schema_errors, validator_for
 from .runtimes import GrpcRuntime, NativeRuntime, PythonRuntime, WasmRuntime
 from .store import RunRecord, RunStore, default_home, open_store
 from .store._base import Owner
@@ -39,6 +40,8 @@ from .store._base import Owner
 __all__ = ["Host", "HostConfig", "new_run_id"]
 
 Target = CompiledWorkflow | Workflow | str | Path
+OnRunError = Callable[[str, BaseException], None]
+_log = logging.getLogger("polyhost")
 _DEFAULT: Any = object()
 _COMPILE_CACHE_SIZE = 64
 
@@ -129,12 +132,19 @@ class Host:
                 PythonRuntime(self.catalog, process_workers=self.config.process_workers)
             )
         if not self.router.has("native"):
-            self.router.register(NativeRuntime(self.catalog, self.config.allowed_roots))
+            self.router.register(
+                NativeRuntime(
+                    self.catalog,
+                    self.config.allowed_roots,
+                    self.config.limits,
+                    self.config.max_output_bytes,
+                )
+            )
         if not self.router.has("wasm"):
             cache = self.config.home / "wasm-cache" if self.config.wasm_cache else None
-            self.router.register(WasmRuntime(cache_dir=cache))
+            self.router.register(WasmRuntime(cache_dir=cache, limits=self.config.limits))
         if not self.router.has("grpc"):
-            self.router.register(GrpcRuntime(self.catalog))
+            self.router.register(GrpcRuntime(self.catalog, limits=self.config.limits))
         grpc_runtime = self.router.adapter("grpc")
         if isinstance(grpc_runtime, GrpcRuntime):
             self.catalog.on_sidecars = grpc_runtime.discover
@@ -146,6 +156,8 @@ class Host:
         self._stop_serving: anyio.Event | None = None
         self._compiled: OrderedDict[tuple[int, str], CompiledWorkflow] = OrderedDict()
         self._closed = False
+        # Known as secrets from the start: a sidecar's log may show them before any run does.
+        allowed_env(self.config.env_allow)
         self.owner = Owner(host_id=new_run_id(), hostname=socket.gethostname(), pid=os.getpid())
 
     # loading and compiling -----------------------------------------------------------------
@@ -159,7 +171,12 @@ class Host:
             if manifest is not None:
                 self.catalog.load_manifest(manifest)
                 loaded.append(str(Path(manifest).resolve()))
-        workflow = load_workflow(path)
+        workflow = load_workflow(
+            path,
+            limits=self.config.limits,
+            catalog=self.catalog,
+            runtimes=self.router.runtimes,
+        )
         if loaded:
             self._manifests[id(workflow)] = os.pathsep.join(loaded)
         return workflow
@@ -184,7 +201,9 @@ class Host:
 
     def compile(self, workflow: Workflow) -> CompiledWorkflow:
         """The immutable plan of ``workflow``; ``CompileError`` carries every diagnostic."""
-        return compile_workflow(workflow, self.catalog, runtimes=self.router.runtimes)
+        return compile_workflow(
+            workflow, self.catalog, runtimes=self.router.runtimes, limits=self.config.limits
+        )
 
     def _compile_cached(self, workflow: Workflow) -> CompiledWorkflow:
         # Resuming many runs of one workflow compiles it once (per catalog version).
@@ -227,7 +246,7 @@ class Host:
             manifest = self._manifests.get(id(target))
             target = self.compile(target)
         compiled = target
-        prepared = compiled.inputs.prepare(inputs)
+        prepared = compiled.inputs.prepare(inputs, self.config.limits)
         run_id = run_id or new_run_id()
         record = RunRecord(
             run_id=run_id,
@@ -325,19 +344,32 @@ class Host:
         return await anyio.to_thread.run_sync(store.request_cancel, run_id)
 
     async def resume_due(
-        self, *, on_result: Callable[[RunResult], None] | None = None
+        self,
+        *,
+        on_result: Callable[[RunResult], None] | None = None,
+        on_error: OnRunError | None = None,
     ) -> list[RunResult]:
-        """Resume every paused run whose timer is due and every run whose host died."""
+        """Resume every paused run whose timer is due and every run whose host died.
+
+        A run that cannot be taken over (its record cannot be read, say) is reported to
+        ``on_error`` (by default, logged) and the others go on; one that fails after it was
+        taken over ends failed, with the error, like any run.
+        """
         store = self._require_store()
         due = await anyio.to_thread.run_sync(store.due_runs, time.time())
         results: list[RunResult] = []
 
         async def one(run_id: str) -> None:
-            with contextlib.suppress(RunStateError):  # another host took it first
+            try:
                 result = await self.resume(run_id)
-                results.append(result)
-                if on_result is not None:
-                    on_result(result)
+            except RunStateError:
+                return  # another host took it first
+            except Exception as exc:  # one bad run must not stop the others
+                (on_error or _log_run_error)(run_id, exc)
+                return
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
 
         async with anyio.create_task_group() as tg:
             for run_id in due:
@@ -350,13 +382,26 @@ class Host:
         *,
         poll_every: float = 1.0,
         on_result: Callable[[RunResult], None] | None = None,
+        on_error: OnRunError | None = None,
     ) -> None:
         """Run until :meth:`stop_serving`, waking due timers and taking over runs whose host
-        died (polling the store every ``poll_every`` seconds)."""
+        died (polling the store every ``poll_every`` seconds).
+
+        Nothing one run does stops the loop: a run that cannot be taken over goes to
+        ``on_error`` (by default, logged), and so does a poll that cannot read the store.
+        """
         stop = self._stop_serving = anyio.Event()
+        report = on_error or _log_run_error
+
+        async def poll() -> None:
+            try:
+                await self.resume_due(on_result=on_result, on_error=report)
+            except Exception as exc:  # the store was busy or failing: poll again later
+                report("", exc)
+
         async with anyio.create_task_group() as tg:
             while not stop.is_set():
-                tg.start_soon(functools.partial(self.resume_due, on_result=on_result))
+                tg.start_soon(poll)
                 with anyio.move_on_after(poll_every):
                     await stop.wait()
 
@@ -382,28 +427,67 @@ class Host:
             )
             nodes = await anyio.to_thread.run_sync(store.load_nodes, record.run_id)
             events = await anyio.to_thread.run_sync(store.events, record.run_id)
-        except BaseException:
+            execution = Execution(
+                compiled,
+                record.inputs,
+                run_id=record.run_id,
+                router=self.router,
+                limiter=self._capacity(),
+                store=store,
+                subscribers=[on_event] if on_event is not None else None,
+                settings=self._settings(),
+                record=record,
+                owner=self.owner,
+                resumption=Resumption(
+                    nodes=nodes,
+                    last_seq=events[-1].seq if events else 0,
+                    resume_input=resume_input,
+                    started_at=record.started_at,
+                ),
+            )
+        except anyio.get_cancelled_exc_class():
             store.release_run(record.run_id, self.owner)
             raise
-        execution = Execution(
-            compiled,
-            record.inputs,
-            run_id=record.run_id,
-            router=self.router,
-            limiter=self._capacity(),
-            store=store,
-            subscribers=[on_event] if on_event is not None else None,
-            settings=self._settings(),
-            record=record,
-            owner=self.owner,
-            resumption=Resumption(
-                nodes=nodes,
-                last_seq=events[-1].seq if events else 0,
-                resume_input=resume_input,
-                started_at=record.started_at,
-            ),
-        )
+        except Exception as exc:
+            # The run is ours now and cannot go on (its document no longer compiles, its
+            # records cannot be read): it ends here, failed, rather than stay running.
+            return await self._end_unstartable(record, exc)
         return await self._execute(execution)
+
+    async def _end_unstartable(self, record: RunRecord, exc: Exception) -> RunResult:
+        """Record a run this host took over, and cannot continue, as failed with ``exc``."""
+        store = self._require_store()
+        if isinstance(exc, PolyhostError):
+            code, message = exc.code, exc.message
+        else:
+            code, message = "internal_error", f"{type(exc).__name__}: {exc}"
+        error = {"node": None, "code": code, "message": f"the run cannot go on: {message}"}
+        result = RunResult(
+            execution_id=record.run_id,
+            workflow_id=record.workflow_id,
+            status=RunStatus.FAILED,
+            error=error,
+            started_at=record.started_at,
+            inputs=record.inputs,
+        )
+        try:
+            known = await anyio.to_thread.run_sync(store.get_result, record.run_id)
+            result.nodes = known.nodes
+            last = await anyio.to_thread.run_sync(store.events, record.run_id)
+            seq = last[-1].seq + 1 if last else 1
+            data = {"status": "failed", "duration_ms": 0.0, "error": error}
+            store.record_event(
+                Event(record.run_id, seq, EventType.RUN_FAILED, time.time(), None, data)
+            )
+        except Exception:  # what the run had is unreadable: record the end without it
+            result.nodes = {}
+        try:
+            store.record_run_finished(result)
+            await store.flush()
+        except PolyhostError as failure:
+            _log.error("run %s: cannot record its end: %s", record.run_id, failure.message)
+            store.release_run(record.run_id, self.owner)
+        return result
 
     def run_sync(
         self, target: Target, inputs: dict[str, Any] | None = None, **kwargs: Any
@@ -514,10 +598,12 @@ class Host:
             lease_seconds=self.config.lease_seconds,
             renew_every=self.config.renew_every,
             durable_commits=self.config.durable_commits,
+            limits=self.config.limits,
         )
 
     def _allowed_env(self) -> dict[str, str]:
-        return {name: os.environ[name] for name in self.config.env_allow if name in os.environ}
+        # The host's own allow-list and those of the manifests loaded (their `[host] env`).
+        return allowed_env([*self.config.env_allow, *self.catalog.env_allow])
 
     def _require_store(self) -> RunStore:
         if self.store is None:
@@ -538,8 +624,13 @@ def _check_resume_input(pause: dict[str, Any] | None, inputs: dict[str, Any] | N
                 field=node,
             )
         schema = waiting.get("schema") or {"type": "object"}
-        validator = jsonschema.Draft202012Validator(schema)
-        errors = sorted(validator.iter_errors(inputs), key=lambda e: list(e.absolute_path))
+        try:
+            errors = schema_errors(validator_for(schema), inputs)
+        except PolyhostError as exc:
+            raise InputError(
+                f"resume input for node '{node}': its schema cannot be used: {exc.message}",
+                field=node,
+            ) from None
         if errors:
             first = errors[0]
             where = ".".join(str(p) for p in first.absolute_path) or None
@@ -551,3 +642,11 @@ def _check_resume_input(pause: dict[str, Any] | None, inputs: dict[str, Any] | N
                 ),
                 field=where,
             )
+
+
+def _log_run_error(run_id: str, exc: BaseException) -> None:
+    message = exc.message if isinstance(exc, PolyhostError) else f"{type(exc).__name__}: {exc}"
+    if run_id:
+        _log.error("run %s cannot be taken over: %s", run_id, message)
+    else:
+        _log.error("cannot look for due runs: %s", message)

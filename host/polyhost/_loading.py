@@ -1,48 +1,111 @@
-"""Reading workflow files (YAML or JSON) into the model."""
+"""Reading workflow files (YAML or JSON) into the model, within the document limits."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from ._compiler import parse_workflow
-from ._errors import WorkflowLoadError
+from ._diagnostics import Diagnostic
+from ._diagnostics import DiagnosticCode as C
+from ._document import (
+    DocumentLimit,
+    Problem,
+    Unreadable,
+    YamlSyntaxError,
+    gc_paused,
+    limit_diagnostic,
+    parse_json,
+    parse_yaml,
+    problem_diagnostics,
+    read_limited,
+)
+from ._errors import CompileError, WorkflowLoadError
+from ._limits import Limits, default_limits
 from ._model import Workflow
 
-__all__ = ["load_document", "load_workflow"]
+if TYPE_CHECKING:
+    from ._catalog import Catalog
+
+__all__ = ["load_document", "load_workflow", "read_document"]
 
 MANIFEST_NAME = "polyhost.toml"
 
 
-def load_document(path: str | Path) -> Any:
-    """The parsed YAML or JSON value of a workflow file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise WorkflowLoadError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkflowLoadError(f"{path}: cannot read the file: {exc}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise WorkflowLoadError(
-                f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
-            ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise WorkflowLoadError(f"{path}{where}: not valid YAML: {problem}") from None
+def read_document(path: str | Path, limits: Limits | None = None) -> tuple[Any, list[Diagnostic]]:
+    """The parsed value of a workflow file and the diagnostics for what it may not hold
+    (duplicate keys, non-string keys, lone surrogates, numbers out of range).
+
+    Raises ``WorkflowLoadError`` for a file that cannot be read or parsed, and
+    ``CompileError`` (code ``limit_exceeded``) for one past a document limit.
+    """
+    raw, problems = _read(path, limits or default_limits())
+    return raw, problem_diagnostics(problems, raw)
 
 
-def load_workflow(path: str | Path) -> Workflow:
-    """Read and validate a workflow file; its id defaults to the file name."""
+def _read(path: str | Path, limits: Limits) -> tuple[Any, list[Problem]]:
+    shown = repr(str(path)) if "\0" in str(path) else str(path)
+    try:
+        data = read_limited(path, limits.max_document_bytes)
+    except Unreadable as exc:
+        if exc.limit is not None:
+            raise CompileError([Diagnostic("error", C.LIMIT_EXCEEDED, exc.message)]) from None
+        raise WorkflowLoadError(exc.message) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorkflowLoadError(
+            f"{shown}: not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
+    raw: Any = None
+    try:
+        if Path(path).suffix.lower() == ".json":
+            raw, problems = parse_json(data, text, limits)
+        else:
+            raw, problems = parse_yaml(text, limits)
+    except DocumentLimit as exc:
+        raise CompileError([limit_diagnostic(exc)]) from None
+    except json.JSONDecodeError as exc:
+        raise WorkflowLoadError(
+            f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+        ) from None
+    except YamlSyntaxError as exc:
+        raise WorkflowLoadError(f"{shown}{exc.where}: not valid YAML: {exc.message}") from None
+    return raw, problems
+
+
+def load_document(path: str | Path, limits: Limits | None = None) -> Any:
+    """The parsed YAML or JSON value of a workflow file; ``CompileError`` for what it may not
+    hold (see :func:`read_document`)."""
+    raw, problems = read_document(path, limits)
+    if problems:
+        raise CompileError(problems)
+    return raw
+
+
+def load_workflow(
+    path: str | Path,
+    *,
+    limits: Limits | None = None,
+    catalog: Catalog | None = None,
+    runtimes: Iterable[str] | None = None,
+) -> Workflow:
+    """Read and validate a workflow file; its id defaults to the file name.
+
+    With a ``catalog``, an invalid document's ``CompileError`` also holds what compiling the
+    rest of it finds, so that one error does not hide the others.
+    """
     path = Path(path)
-    return parse_workflow(load_document(path), default_id=path.stem)
+    limits = limits or default_limits()
+    with gc_paused():
+        raw, problems = _read(path, limits)
+        return parse_workflow(
+            raw,
+            default_id=path.stem,
+            limits=limits,
+            catalog=catalog,
+            runtimes=runtimes,
+            checked=problems,
+        )

@@ -7,19 +7,19 @@ store, so a resumed run replays the iterations that finished and runs only the r
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from ._compiler import CompiledNode
-from ._errors import ExpressionError, NodeError
+from ._errors import ExpressionError, LimitExceededError, NodeError, NodeParameterError
 from ._graph import GraphRun
-from ._limiter import NodeSlots
 from ._pause import PauseRequested
 
 __all__ = ["run_loop", "run_parallel"]
 
-DEFAULT_MAX_ITERATIONS = 10_000
 DEFAULT_CONCURRENCY = 8
 
 
@@ -27,14 +27,29 @@ async def run_loop(
     parent: GraphRun, node: CompiledNode, path: str, params: dict[str, Any]
 ) -> dict[str, Any]:
     """Iterations one after another: ``count``, ``over``, ``while`` or ``do_while``."""
+    limits = parent.run.settings.limits
+    limit = _max_iterations(
+        params, path, limits.default_loop_iterations, limits.max_loop_iterations
+    )
     items, total = _items(params, path)
-    limit = _max_iterations(params, path)
+    if total is not None and total > limit:
+        # Refused before the first iteration: none of it would be kept.
+        raise NodeError(
+            f"loop '{path}' would run {_amount(total)} iterations, over max_iterations ({limit})",
+            node=path,
+            code="max_iterations",
+            field=_count_field(params),
+            retryable=False,
+        )
     conditions = node.conditions
     results: list[Any] = []
     index = 0
     while True:
         if total is not None and index >= total:
             break
+        # Each iteration yields to the loop: the node's timeout and a cancel land between
+        # iterations even when the body never waits.
+        await anyio.lowlevel.checkpoint()
         loop_var = {
             "index": index,
             "iteration": index + 1,
@@ -65,40 +80,59 @@ async def run_loop(
 async def run_parallel(
     parent: GraphRun, node: CompiledNode, path: str, params: dict[str, Any]
 ) -> dict[str, Any]:
-    """Branches at once, at most ``concurrency`` at a time; results keep the input order."""
+    """Branches at once, at most ``concurrency`` at a time; results keep the input order.
+
+    ``concurrency`` workers take the next branch as they finish one, so a branch exists only
+    while it runs: memory holds the results, never a task per pending branch.
+    """
     items, total = _items(params, path)
     if total is None:
         raise NodeError(
             "core.parallel takes `count` or `over`", node=path, field="with", retryable=False
         )
-    concurrency = int(params.get("concurrency", DEFAULT_CONCURRENCY))
+    limit = parent.run.settings.limits.max_parallel_branches
+    if total > limit:
+        raise LimitExceededError(
+            "max_parallel_branches",
+            limit,
+            f"core.parallel '{path}' would run {_amount(total)} branches",
+            node=path,
+            field=_count_field(params),
+        )
+    concurrency = _whole(params.get("concurrency", DEFAULT_CONCURRENCY), path, "concurrency")
     if concurrency < 1:
-        raise NodeError(
-            "`concurrency` must be at least 1", node=path, field="with.concurrency", retryable=False
+        raise NodeParameterError(
+            "`concurrency` must be at least 1", node=path, field="with.concurrency"
         )
     results: list[Any] = [None] * total
-    slots = NodeSlots(concurrency)
     failure: list[BaseException] = []
     paused = False
+    next_index = 0
 
-    async def branch(index: int) -> None:
-        nonlocal paused
-        async with slots:
+    async def worker() -> None:
+        nonlocal paused, next_index
+        while next_index < total and not failure:
+            index = next_index
+            next_index += 1
             var = {"index": index, "item": items[index] if items is not None else None}
             try:
                 iteration = await _iterate(parent, node, path, index, var="parallel", value=var)
             except PauseRequested:
                 paused = True  # let the other branches finish; the node pauses after
-                return
+                continue
             except NodeError as exc:
                 failure.append(exc)
                 tg.cancel_scope.cancel()
                 return
             results[index] = iteration.outputs()
+            await anyio.lowlevel.checkpoint()
 
     async with anyio.create_task_group() as tg:
-        for index in range(total):
-            tg.start_soon(branch, index)
+        for _ in range(min(concurrency, total)):
+            tg.start_soon(worker)
+            # Workers start one loop turn apart: thousands started in one turn would run their
+            # first steps back to back, and the node's timeout could not fire until all had.
+            await anyio.lowlevel.checkpoint()
     if failure:
         raise failure[0]
     if paused:
@@ -137,34 +171,57 @@ def _items(params: dict[str, Any], path: str) -> tuple[list[Any] | None, int | N
     if "over" in params:
         over = params["over"]
         if not isinstance(over, list):
-            raise NodeError(
-                f"`over` must be a list, got {type(over).__name__}",
-                node=path,
-                field="with.over",
-                retryable=False,
+            raise NodeParameterError(
+                f"`over` must be a list, got {type(over).__name__}", node=path, field="with.over"
             )
         return over, len(over)
     if "count" in params:
-        count = params["count"]
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise NodeError(
-                f"`count` must be a whole number >= 0, got {count!r}",
-                node=path,
-                field="with.count",
-                retryable=False,
+        count = _whole(params["count"], path, "count")
+        if count < 0:
+            raise NodeParameterError(
+                f"`count` must be a whole number >= 0, got {count}", node=path, field="with.count"
             )
         return None, count
     return None, None
 
 
-def _max_iterations(params: dict[str, Any], path: str) -> int:
-    limit = params.get("max_iterations", DEFAULT_MAX_ITERATIONS)
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise NodeError(
-            f"`max_iterations` must be a whole number >= 1, got {limit!r}",
+def _whole(value: Any, path: str, name: str) -> int:
+    """An int from a parameter that a template may have made a float (``2.0`` is 2)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    raise NodeParameterError(
+        f"`{name}` must be a whole number, got {value!r}", node=path, field=f"with.{name}"
+    )
+
+
+def _amount(number: int) -> str:
+    # 1e30 from a template is an exact int of 31 digits; what the user wrote reads better.
+    return str(number) if number < 10**12 else f"{float(number):.3g}"
+
+
+def _count_field(params: dict[str, Any]) -> str:
+    return "with.over" if "over" in params else "with.count"
+
+
+def _max_iterations(params: dict[str, Any], path: str, default: int, cap: int) -> int:
+    if "max_iterations" not in params:
+        return default
+    limit = _whole(params["max_iterations"], path, "max_iterations")
+    if limit < 1:
+        raise NodeParameterError(
+            f"`max_iterations` must be at least 1, got {limit}",
             node=path,
             field="with.max_iterations",
-            retryable=False,
+        )
+    if limit > cap:
+        raise LimitExceededError(
+            "max_loop_iterations",
+            cap,
+            f"loop '{path}' asks for max_iterations {_amount(limit)}",
+            node=path,
+            field="with.max_iterations",
         )
     return limit
 

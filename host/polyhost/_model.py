@@ -51,7 +51,8 @@ Duration = Annotated[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: no coercion, so `attempts: true` is not 1 nor `version: "1"` the version.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
 
 class RetryPolicy(_Strict):
@@ -117,6 +118,14 @@ class Workflow(_Strict):
     nodes: list[Node] = Field(default_factory=list)
     edges: list[Edge] = Field(default_factory=list)
     outputs: dict[str, Any] | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_the_integer_1(cls, value: Any) -> Any:
+        # A Literal matches by equality, and true == 1.0 == 1 in Python.
+        if type(value) is not int:
+            raise ValueError(f"the version is the integer 1, found {value!r}")
+        return value
 
     @field_validator("inputs")
     @classmethod

@@ -14,12 +14,16 @@ __all__ = [
     "ExpressionEvalError",
     "ExpressionSyntaxError",
     "NativeNodeError",
+    "Pattern",
+    "PatternError",
     "Plan",
     "PlanError",
     "RunState",
     "Scope",
     "__version__",
     "call_native",
+    "check_native",
+    "native_limit_defaults",
     "native_nodes",
 ]
 
@@ -224,11 +228,24 @@ class Expression:
     and encoders extensions.
     """
 
-    def __new__(cls, source: str) -> Expression:
-        """Parses `source`.
+    def __new__(
+        cls,
+        source: str,
+        max_bytes: int = ...,
+        max_depth: int = ...,
+        max_steps: int = ...,
+        max_memory: int = ...,
+    ) -> Expression:
+        """Parses `source`, after checking it is at most `max_bytes` long and its syntax
+        tree at most `max_depth` deep (a linear scan, so nothing recursive sees a deeper
+        one). Each evaluation may take `max_steps` comprehension steps and build
+        `max_memory` bytes of values (defaults: those of `polyhost.Limits`, 64 KiB, 500,
+        1,000,000 and 64 MiB). Quoted fields (``m.`content-type` ``) are read as
+        indexes.
 
         Raises:
             ExpressionSyntaxError: `source` is not valid CEL.
+            polyhost.LimitExceededError: `max_expression_bytes` or `max_expression_depth`.
         """
 
     @property
@@ -255,6 +272,9 @@ class Expression:
             ExpressionEvalError: evaluation failed (a missing key, a name not in the
                 scope, no matching overload, division by zero, ...), or the result has no
                 Python counterpart.
+            polyhost.LimitExceededError: `max_expression_steps` or
+                `max_expression_memory`; an expression with comprehensions or growing
+                functions is evaluated with the GIL released.
         """
 
 @final
@@ -266,15 +286,17 @@ class Scope:
     bytes, and None to null.
     """
 
-    def __new__(cls) -> Scope:
-        """An empty scope."""
+    def __new__(cls, max_value_depth: int = 128) -> Scope:
+        """An empty scope; values may nest lists and maps `max_value_depth` deep (its
+        children keep the limit)."""
 
     def set(self, name: str, value: Any) -> None:
         """Binds `name` to `value`, converted now; replaces any earlier binding.
 
         Raises:
             TypeError: `value` holds a type CEL has no value for (the message names it).
-            ExpressionEvalError: an int beyond 64 bits, or nesting over 128 levels deep.
+            ExpressionEvalError: an int beyond 64 bits.
+            polyhost.LimitExceededError: nesting deeper than `max_value_depth`.
         """
 
     def remove(self, name: str) -> None:
@@ -298,7 +320,9 @@ class NativeNodeError(Exception):
 
     `args` is `(code, message, field)`: a stable snake_case code, a message for people
     (naming the file, line and column where there are some), and the parameter at fault or
-    None. Codes: `invalid_parameters`, `invalid_path` (a relative path), `io_error`,
+    None. Codes: `invalid_parameters`, `invalid_path` (a relative path, or not a regular
+    file), `io_error`, `limit_exceeded` (past a limit: `native_limit_defaults()`),
+    `invalid_output` (inline rows past the output limit),
     `csv_error` (a ragged row, bad UTF-8, an unterminated quote, a value not of its column's
     type), `too_many_rows` (inline output past `max_rows`), `invalid_input`, `cancelled`,
     `panic` (the node panicked; the process is unharmed) and `unknown_native_node`.
@@ -331,7 +355,11 @@ def native_nodes() -> list[dict[str, Any]]:
     """
 
 def call_native(
-    name: str, params: dict[str, Any], token: CancelToken, node_id: str = ""
+    name: str,
+    params: dict[str, Any],
+    token: CancelToken,
+    node_id: str = "",
+    limits: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Runs the native node `name` on `params` and returns its output.
 
@@ -339,9 +367,61 @@ def call_native(
     finite float, bool and None. The node runs without the GIL, so other Python threads
     go on meanwhile; `token` lets another thread cancel it. `node_id` only names the node
     in messages. Paths must be absolute; callers check them against their allowed roots.
+    `limits` sets limits by name (see `native_limit_defaults()`); the rest keep their
+    defaults.
 
     Raises:
         NativeNodeError: the node failed (see its codes), `params` could not be converted
             (`invalid_parameters`), no node is called `name` (`unknown_native_node`), or
             the node panicked (`panic`, with the panic's message; nothing is printed).
+        ValueError: `limits` names an unknown limit.
     """
+
+def check_native(
+    name: str, params: dict[str, Any], limits: dict[str, int] | None = None
+) -> list[tuple[str, str, str | None]]:
+    """Problems in the parameters of a `name` node known before it runs.
+
+    `params` holds only the parameters known when the workflow compiles (constants). Each
+    problem is `(code, message, field)`, as a failed run would report it; none for an
+    unknown node.
+    """
+
+def native_limit_defaults() -> dict[str, int]:
+    """The default of every limit native nodes enforce, by name (the `Limits` field that
+    sets it, or `max_output_bytes` for the host's output limit)."""
+
+class PatternError(ValueError):
+    """An ECMA-262 pattern that cannot be used.
+
+    Raised when the pattern is not valid ECMA-262, uses a feature a linear-time engine
+    cannot run (backreferences, lookahead, lookbehind), or compiles to a program larger than
+    its size limit. The message names the problem and its position (characters from 0).
+    """
+
+@final
+class Pattern:
+    """An ECMA-262 regular expression (JSON Schema's `pattern`), run in linear time.
+
+    ECMA-262 meaning is kept where the engine's own syntax differs: `\\d`, `\\w` and `\\b` are
+    ASCII, `\\s` is ECMA's white space, `.` stops at line terminators, `$` only matches at
+    the end, and `\\p{Letter}` and the other Unicode properties work.
+    """
+
+    def __new__(cls, source: str, size_limit: int = ...) -> Pattern:
+        """Compiles `source`; the program and each match cache stay within `size_limit`
+        bytes (1 MiB by default).
+
+        Raises:
+            PatternError: `source` cannot be used (see the class).
+        """
+
+    @property
+    def source(self) -> str:
+        """The ECMA-262 source."""
+
+    def search(self, text: str) -> bool:
+        """Whether the pattern matches anywhere in `text` (it is not anchored).
+
+        Lone surrogates in `text` are matched as U+FFFD.
+        """

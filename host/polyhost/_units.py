@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 
-__all__ = ["parse_duration", "parse_size"]
+__all__ = ["MAX_DURATION", "parse_duration", "parse_size"]
+
+MAX_DURATION = 365 * 24 * 3600.0
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -22,19 +25,31 @@ _SIZE_FACTORS = {
 
 
 def parse_duration(value: float | int | str) -> float:
-    """Seconds from a number of seconds or a string such as ``250ms``, ``10s``, ``5m``, ``1h``."""
-    if isinstance(value, bool):
+    """Seconds from a number of seconds or a string such as ``250ms``, ``10s``, ``5m``, ``1h``.
+
+    A duration is finite, not negative and at most :data:`MAX_DURATION` (365 days): an
+    endless timeout or retry delay is a mistake, and event loops cannot wait that long.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative: {value!r}")
-        return float(value)
-    match = _DURATION.match(value)
-    if match is None:
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(
+                f"not a duration: {value!r} (use a number of seconds or 250ms, 10s, 5m, 1h)"
+            )
+        seconds = float(match.group(1)) * _DURATION_FACTORS[match.group(2)]
+    else:
+        seconds = float(value) if abs(value) < 1e300 else math.copysign(math.inf, value)
+    if math.isnan(seconds):
+        raise ValueError(f"a duration must be a number, found {value!r}")
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative: {value!r}")
+    if seconds > MAX_DURATION:
         raise ValueError(
-            f"not a duration: {value!r} (use a number of seconds or 250ms, 10s, 5m, 1h)"
+            f"a duration can be at most {MAX_DURATION:.0f} seconds (365 days), found {value!r}"
         )
-    return float(match.group(1)) * _DURATION_FACTORS[match.group(2)]
+    return seconds
 
 
 def parse_size(value: int | str) -> int:

@@ -5,8 +5,10 @@ pub mod csv;
 pub mod diagnostic;
 pub mod errors;
 pub mod expr;
+pub mod files;
 pub mod node;
 pub mod params;
+pub mod pattern;
 pub mod plan;
 pub mod py_json;
 pub mod py_nodes;
@@ -43,5 +45,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_nodes::CancelToken>()?;
     m.add_function(wrap_pyfunction!(py_nodes::native_nodes, m)?)?;
     m.add_function(wrap_pyfunction!(py_nodes::call_native, m)?)?;
+    m.add_function(wrap_pyfunction!(py_nodes::check_native, m)?)?;
+    m.add_function(wrap_pyfunction!(py_nodes::native_limit_defaults, m)?)?;
+    pattern::register(m)?;
     Ok(())
 }

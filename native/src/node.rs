@@ -23,6 +23,8 @@ pub mod codes {
     pub const CSV_ERROR: &str = "csv_error";
     /// Inline output would exceed its row limit.
     pub const TOO_MANY_ROWS: &str = "too_many_rows";
+    /// The node's output would pass the host's output limit.
+    pub const INVALID_OUTPUT: &str = "invalid_output";
     /// Input text is not valid for the node (e.g. not UTF-8).
     pub const INVALID_INPUT: &str = "invalid_input";
     /// The run was cancelled through its token.
@@ -31,6 +33,8 @@ pub mod codes {
     pub const PANIC: &str = "panic";
     /// No node of that name is registered.
     pub const UNKNOWN_NATIVE_NODE: &str = "unknown_native_node";
+    /// Input or work past one of the host's limits (`docs/limits.md`).
+    pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
 
     /// Every code above, for the Python side's sync test.
     pub const ALL: &[&str] = &[
@@ -40,10 +44,71 @@ pub mod codes {
         CSV_ERROR,
         TOO_MANY_ROWS,
         INVALID_INPUT,
+        INVALID_OUTPUT,
         CANCELLED,
         PANIC,
         UNKNOWN_NATIVE_NODE,
+        LIMIT_EXCEEDED,
     ];
+}
+
+/// The limits native nodes enforce. The host passes in the values of its `Limits` (same
+/// names); the defaults here are the same as there, for callers that pass none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NativeLimits {
+    /// Bytes of one CSV record, line breaks inside quoted fields included.
+    pub max_csv_record_bytes: u64,
+    /// Fields of one CSV record.
+    pub max_csv_record_fields: u64,
+    /// Nesting of `not` and parentheses in a `csv.query` `where`.
+    pub max_csv_where_depth: u64,
+    /// Memory for the distinct words `text.stats` keeps to list the most frequent ones.
+    pub max_text_vocabulary_bytes: u64,
+    /// Bytes of the rows a node returns inline (estimated as JSON), checked as they are
+    /// collected so a large result fails before it is built.
+    pub max_output_bytes: u64,
+}
+
+impl NativeLimits {
+    /// Every limit, by name.
+    pub const NAMES: [&'static str; 5] = [
+        "max_csv_record_bytes",
+        "max_csv_record_fields",
+        "max_csv_where_depth",
+        "max_text_vocabulary_bytes",
+        "max_output_bytes",
+    ];
+
+    /// The limit called `name`, for setting it.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut u64> {
+        Some(match name {
+            "max_csv_record_bytes" => &mut self.max_csv_record_bytes,
+            "max_csv_record_fields" => &mut self.max_csv_record_fields,
+            "max_csv_where_depth" => &mut self.max_csv_where_depth,
+            "max_text_vocabulary_bytes" => &mut self.max_text_vocabulary_bytes,
+            "max_output_bytes" => &mut self.max_output_bytes,
+            _ => return None,
+        })
+    }
+
+    /// The limit called `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<u64> {
+        let mut copy = *self;
+        copy.get_mut(name).map(|v| *v)
+    }
+}
+
+impl Default for NativeLimits {
+    fn default() -> Self {
+        NativeLimits {
+            max_csv_record_bytes: 16 * 1024 * 1024,
+            max_csv_record_fields: 100_000,
+            max_csv_where_depth: 100,
+            max_text_vocabulary_bytes: 64 * 1024 * 1024,
+            max_output_bytes: 16 * 1024 * 1024,
+        }
+    }
 }
 
 /// A node type implemented in Rust.
@@ -69,13 +134,22 @@ pub trait NativeNode: Send + Sync {
     /// # Errors
     /// A [`NodeFailure`] with a stable code; the host reports it as the node's error.
     fn run(&self, params: Value, ctx: &NodeCtx) -> Result<Value, NodeFailure>;
+
+    /// Problems found before any run in the parameters known when a workflow compiles
+    /// (`params` holds only those); the host reports each as a diagnostic. The default
+    /// finds none.
+    fn check(&self, params: &Value, limits: &NativeLimits) -> Vec<NodeFailure> {
+        let _ = (params, limits);
+        Vec::new()
+    }
 }
 
-/// What a run gets besides its parameters: the cancel flag and the node id.
+/// What a run gets besides its parameters: the cancel flag, the node id and the limits.
 #[derive(Debug, Clone, Default)]
 pub struct NodeCtx {
     cancel: Arc<AtomicBool>,
     node_id: String,
+    limits: NativeLimits,
 }
 
 impl NodeCtx {
@@ -85,7 +159,27 @@ impl NodeCtx {
         NodeCtx {
             cancel,
             node_id: node_id.into(),
+            limits: NativeLimits::default(),
         }
+    }
+
+    /// The same context with `limits`.
+    #[must_use]
+    pub fn with_limits(mut self, limits: NativeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits this run must keep to.
+    #[must_use]
+    pub fn limits(&self) -> &NativeLimits {
+        &self.limits
+    }
+
+    /// The cancel flag, for readers that check it themselves.
+    #[must_use]
+    pub fn cancel_flag(&self) -> &Arc<AtomicBool> {
+        &self.cancel
     }
 
     /// The id of the workflow node being run, for messages; empty when unknown.
@@ -152,6 +246,17 @@ impl NodeFailure {
     #[must_use]
     pub fn cancelled() -> Self {
         NodeFailure::new(codes::CANCELLED, "the run was cancelled")
+    }
+
+    /// `limit_exceeded`: `detail` went past the limit `limit` (a field of the host's
+    /// `Limits`) of `value`, because of the parameter `field`.
+    #[must_use]
+    pub fn limit(limit: &str, value: u64, detail: impl fmt::Display, field: &str) -> Self {
+        NodeFailure::new(
+            codes::LIMIT_EXCEEDED,
+            format!("{detail} (limit {limit} = {value}; see docs/limits.md)"),
+        )
+        .with_field(field)
     }
 
     /// `io_error` for `err` while `doing` something with `path`.

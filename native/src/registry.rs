@@ -14,7 +14,9 @@
 //! 3. Give every file path parameter `"format": "path"` in the input schema (nested ones
 //!    too, like `output.path`): the host resolves such parameters against its
 //!    `allowed_roots` and refuses paths outside them before the node runs. Still refuse
-//!    relative paths in the node (`Params::path` does).
+//!    relative paths in the node (`Params::path` does), and open files through
+//!    [`crate::files`], which refuses FIFOs, sockets and devices (they would block the node
+//!    past its timeout). Keep to the limits in [`crate::node::NodeCtx::limits`].
 //! 4. Declare the module in `lib.rs` and add one line to [`builtin`] below.
 //! 5. Add Rust unit tests beside the code and a Python test under `tests/native/`;
 //!    `native_nodes()` lists the node and `call_native("geo.distance", ...)` runs it.

@@ -3,20 +3,30 @@
 //! A word is a run of letters and digits, with apostrophes inside it (`don't`), compared
 //! in lowercase. Lines are counted as an editor shows them: a final line without a line
 //! break counts, an empty text has none.
+//!
+//! A file is read in chunks, so memory does not grow with its size; what does grow is the
+//! table of distinct words kept for `top_words`, bounded by `max_text_vocabulary_bytes`
+//! (and not kept at all with `top: 0`).
 
 use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::files;
 use crate::node::{codes, NativeNode, NodeCtx, NodeFailure};
 use crate::params::{absolute_path, Params};
 
 /// The `text.stats` node.
 pub struct TextStats;
 
-/// How often, in bytes, the count checks for a cancel.
+/// How often, in bytes, the count checks for a cancel; also the size of a file read.
 const CHECK_EVERY: usize = 64 * 1024;
 const DEFAULT_TOP: u64 = 10;
+/// What a distinct word costs in the table besides its text, for the vocabulary limit:
+/// the map entry, the string's heap block and the table's spare room.
+const WORD_OVERHEAD: u64 = 64;
 
 /// The counts of one text.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -36,53 +46,185 @@ fn is_apostrophe(c: char) -> bool {
     c == '\'' || c == '\u{2019}'
 }
 
-impl Stats {
+/// Counts a text given in pieces (each whole characters).
+struct Counter {
+    stats: Stats,
+    /// The word being read, lowercased; kept only when `keep_words`.
+    word: String,
+    in_word: bool,
+    pending_apostrophe: bool,
+    /// The last character so far; `None` while the text is empty.
+    last: Option<char>,
+    keep_words: bool,
+    /// The estimated memory of `stats.counts` (and of `word`), and its limit.
+    vocabulary: u64,
+    max_vocabulary: u64,
+    /// The parameter the text came from, for errors.
+    field: &'static str,
+}
+
+impl Counter {
+    fn new(keep_words: bool, max_vocabulary: u64, field: &'static str) -> Self {
+        Counter {
+            stats: Stats::default(),
+            word: String::new(),
+            in_word: false,
+            pending_apostrophe: false,
+            last: None,
+            keep_words,
+            vocabulary: 0,
+            max_vocabulary,
+            field,
+        }
+    }
+
+    fn too_many_words(&self) -> NodeFailure {
+        let max = self.max_vocabulary;
+        NodeFailure::limit(
+            "max_text_vocabulary_bytes",
+            max,
+            format!(
+                "the distinct words of `{}` take more than {max} bytes to list the most \
+                 frequent; set `top: 0` to count them without listing",
+                self.field
+            ),
+            self.field,
+        )
+    }
+
     /// Counts `text`, checking `ctx` for a cancel every 64 KiB.
-    ///
-    /// # Errors
-    /// `cancelled`.
-    pub fn of(text: &str, ctx: &NodeCtx) -> Result<Self, NodeFailure> {
-        let mut stats = Stats {
-            lines: text.lines().count() as u64,
-            ..Stats::default()
+    fn feed(&mut self, text: &str, ctx: &NodeCtx) -> Result<(), NodeFailure> {
+        let Some(last) = text.chars().next_back() else {
+            return Ok(());
         };
-        let mut word = String::new();
-        let mut pending_apostrophe = false;
+        self.last = Some(last);
         let mut next_check = CHECK_EVERY;
         for (at, c) in text.char_indices() {
             if at >= next_check {
                 ctx.check()?;
                 next_check += CHECK_EVERY;
             }
-            stats.chars += 1;
+            self.stats.chars += 1;
+            if c == '\n' {
+                self.stats.lines += 1;
+            }
             if is_word_char(c) {
-                if pending_apostrophe {
-                    word.push('\'');
-                    pending_apostrophe = false;
+                self.in_word = true;
+                if self.keep_words {
+                    if self.pending_apostrophe {
+                        self.word.push('\'');
+                    }
+                    self.word.extend(c.to_lowercase());
+                    if self.vocabulary + self.word.len() as u64 + WORD_OVERHEAD
+                        > self.max_vocabulary
+                    {
+                        return Err(self.too_many_words());
+                    }
                 }
-                word.extend(c.to_lowercase());
-            } else if is_apostrophe(c) && !word.is_empty() && !pending_apostrophe {
-                pending_apostrophe = true;
+                self.pending_apostrophe = false;
+            } else if is_apostrophe(c) && self.in_word && !self.pending_apostrophe {
+                self.pending_apostrophe = true;
             } else {
-                pending_apostrophe = false;
-                stats.end_word(&mut word);
+                self.pending_apostrophe = false;
+                self.end_word()?;
             }
         }
-        stats.end_word(&mut word);
-        Ok(stats)
+        Ok(())
     }
 
-    fn end_word(&mut self, word: &mut String) {
-        if word.is_empty() {
-            return;
+    fn end_word(&mut self) -> Result<(), NodeFailure> {
+        if !self.in_word {
+            return Ok(());
         }
-        self.words += 1;
-        if let Some(n) = self.counts.get_mut(word.as_str()) {
+        self.in_word = false;
+        self.stats.words += 1;
+        if !self.keep_words {
+            return Ok(());
+        }
+        if let Some(n) = self.stats.counts.get_mut(self.word.as_str()) {
             *n += 1;
         } else {
-            self.counts.insert(word.clone(), 1);
+            self.vocabulary += self.word.len() as u64 + WORD_OVERHEAD;
+            if self.vocabulary > self.max_vocabulary {
+                return Err(self.too_many_words());
+            }
+            self.stats.counts.insert(self.word.clone(), 1);
         }
-        word.clear();
+        self.word.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Stats, NodeFailure> {
+        self.end_word()?;
+        if self.last.is_some_and(|c| c != '\n') {
+            self.stats.lines += 1;
+        }
+        Ok(self.stats)
+    }
+}
+
+/// Counts the UTF-8 file at `path` a chunk at a time.
+fn count_file(path: &Path, mut counter: Counter, ctx: &NodeCtx) -> Result<Stats, NodeFailure> {
+    let mut file = files::open_read(path, "path")?;
+    let not_utf8 = |offset: u64| {
+        NodeFailure::new(
+            codes::INVALID_INPUT,
+            format!(
+                "{} is not UTF-8 text (invalid bytes at offset {offset})",
+                path.display()
+            ),
+        )
+        .with_field("path")
+    };
+    let mut buf = vec![0u8; CHECK_EVERY + 4];
+    // Bytes of a character cut off by the last read, at the start of `buf`.
+    let mut carry = 0;
+    let mut offset = 0u64;
+    loop {
+        ctx.check()?;
+        let n = match file.read(&mut buf[carry..carry + CHECK_EVERY]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(NodeFailure::io("read", path, &e).with_field("path")),
+        };
+        if n == 0 {
+            if carry > 0 {
+                return Err(not_utf8(offset));
+            }
+            return counter.finish();
+        }
+        let avail = carry + n;
+        let valid = match std::str::from_utf8(&buf[..avail]) {
+            Ok(text) => {
+                counter.feed(text, ctx)?;
+                avail
+            }
+            Err(e) if e.error_len().is_some() => {
+                return Err(not_utf8(offset + e.valid_up_to() as u64));
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                let text = std::str::from_utf8(&buf[..valid]).expect("checked up to here");
+                counter.feed(text, ctx)?;
+                valid
+            }
+        };
+        buf.copy_within(valid..avail, 0);
+        carry = avail - valid;
+        offset += valid as u64;
+    }
+}
+
+impl Stats {
+    /// Counts `text`, checking `ctx` for a cancel every 64 KiB and keeping to its
+    /// vocabulary limit.
+    ///
+    /// # Errors
+    /// `cancelled`, or `limit_exceeded` for `text`.
+    pub fn of(text: &str, ctx: &NodeCtx) -> Result<Self, NodeFailure> {
+        let mut counter = Counter::new(true, ctx.limits().max_text_vocabulary_bytes, "text");
+        counter.feed(text, ctx)?;
+        counter.finish()
     }
 
     /// The `n` most frequent words, most frequent first, ties in alphabetical order.
@@ -144,22 +286,16 @@ impl NativeNode for TextStats {
         let path = p.opt_str("path")?;
         let top = p.opt_u64("top")?.unwrap_or(DEFAULT_TOP);
         p.finish()?;
-        let text = match (text, path) {
-            (Some(text), None) => text,
+        let max_vocabulary = ctx.limits().max_text_vocabulary_bytes;
+        let stats = match (text, path) {
+            (Some(text), None) => {
+                let mut counter = Counter::new(top > 0, max_vocabulary, "text");
+                counter.feed(&text, ctx)?;
+                counter.finish()?
+            }
             (None, Some(path)) => {
                 let path = absolute_path("path", path)?;
-                let bytes = std::fs::read(&path).map_err(|e| NodeFailure::io("read", &path, &e))?;
-                String::from_utf8(bytes).map_err(|e| {
-                    NodeFailure::new(
-                        codes::INVALID_INPUT,
-                        format!(
-                            "{} is not UTF-8 text (invalid bytes at offset {})",
-                            path.display(),
-                            e.utf8_error().valid_up_to()
-                        ),
-                    )
-                    .with_field("path")
-                })?
+                count_file(&path, Counter::new(top > 0, max_vocabulary, "path"), ctx)?
             }
             _ => {
                 return Err(NodeFailure::invalid(
@@ -168,7 +304,6 @@ impl NativeNode for TextStats {
                 ))
             }
         };
-        let stats = Stats::of(&text, ctx)?;
         let top = stats.top(usize::try_from(top).unwrap_or(usize::MAX));
         Ok(json!({
             "chars": stats.chars,
@@ -222,6 +357,67 @@ mod tests {
         assert_eq!(
             run(json!({"path": "rel.txt"})).unwrap_err().code,
             codes::INVALID_PATH
+        );
+    }
+
+    #[test]
+    fn files_are_read_in_chunks_with_characters_cut_between_them() {
+        let dir = std::env::temp_dir().join(format!("polyhost-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.txt");
+        // Multi-byte characters land on every chunk boundary; the inline count agrees.
+        let text = "é don't x\n".repeat(3 * CHECK_EVERY / 11 + 7) + "last";
+        std::fs::write(&path, &text).unwrap();
+        let inline = run(json!({"text": text})).unwrap();
+        let file = run(json!({"path": path.to_str().unwrap()})).unwrap();
+        assert_eq!(inline, file);
+        assert_eq!(file["lines"], 3 * CHECK_EVERY / 11 + 8);
+        std::fs::write(&path, b"ok \xff").unwrap();
+        let err = run(json!({"path": path.to_str().unwrap()})).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.field.as_deref()),
+            (codes::INVALID_INPUT, Some("path"))
+        );
+        assert!(err.message.contains("offset 3"), "{}", err.message);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_vocabulary_is_bounded_unless_no_words_are_listed() {
+        let limits = crate::node::NativeLimits {
+            max_text_vocabulary_bytes: 10_000,
+            ..crate::node::NativeLimits::default()
+        };
+        let ctx = NodeCtx::default().with_limits(limits);
+        let mut many = String::new();
+        for i in 0..1000 {
+            many.push('w');
+            many.push_str(&i.to_string());
+            many.push(' ');
+        }
+        let err = TextStats.run(json!({"text": many}), &ctx).unwrap_err();
+        assert_eq!(err.code, codes::LIMIT_EXCEEDED);
+        assert_eq!(err.field.as_deref(), Some("text"));
+        assert!(
+            err.message.contains("max_text_vocabulary_bytes = 10000"),
+            "{}",
+            err.message
+        );
+        let long = "x".repeat(1_000_000);
+        assert_eq!(
+            TextStats.run(json!({"text": long}), &ctx).unwrap_err().code,
+            codes::LIMIT_EXCEEDED
+        );
+        let out = TextStats
+            .run(json!({"text": many, "top": 0}), &ctx)
+            .unwrap();
+        assert_eq!(out["words"], 1000);
+        let out = TextStats
+            .run(json!({"text": long, "top": 0}), &ctx)
+            .unwrap();
+        assert_eq!(
+            (out["words"].as_u64(), out["lines"].as_u64()),
+            (Some(1), Some(1))
         );
     }
 

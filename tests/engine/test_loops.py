@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from polyhost import Host, NodeStatus, RunStatus
+from polyhost import Host, HostConfig, NodeStatus, RunStatus
+from polyhost._limits import Limits
 from tests.helpers.workflows import workflow
 
 pytestmark = pytest.mark.anyio
@@ -170,3 +173,128 @@ async def test_a_failing_branch_cancels_its_siblings(host: Host) -> None:
         result = await host.run(wf)
     assert result.status is RunStatus.FAILED
     assert result.nodes["p"].status is NodeStatus.FAILED
+
+
+# -- limits: counts and iterations are checked before anything is built ---------------------
+
+_BODY = [{"id": "x", "type": "core.transform", "with": {"value": 1}}]
+
+
+def _parallel(with_: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"id": "p", "type": "core.parallel", "with": with_, "body": {"nodes": _BODY}, **extra}
+
+
+@pytest.mark.parametrize(
+    ("count", "code", "says"),
+    [
+        (1_000_000_000, "limit_exceeded", "would run 1000000000 branches"),
+        ("{{ 1e30 }}", "limit_exceeded", "would run 1e+30 branches"),
+        ("{{ 100.0 * 1000.0 }}", "limit_exceeded", "max_parallel_branches = 10000"),
+        ("{{ 2.5 }}", "invalid_parameters", ""),
+        ("{{ 0.0 / 0.0 }}", "invalid_parameters", ""),
+        ("{{ -1 }}", "invalid_parameters", ""),
+        ("many", "invalid_parameters", "`count` must be a whole number"),
+    ],
+)
+async def test_a_parallel_count_is_checked_before_any_branch(
+    host: Host, count: Any, code: str, says: str
+) -> None:
+    begin = time.perf_counter()
+    result = await host.run(workflow([_parallel({"count": count}, timeout=2)]))
+    assert time.perf_counter() - begin < 1
+    assert result.status is RunStatus.FAILED
+    error = result.nodes["p"].error
+    assert error is not None
+    assert (error["node"], error["code"]) == ("p", code)
+    assert error["field"].startswith("with")
+    assert says in error["message"]
+
+
+async def test_a_whole_float_count_is_a_count(host: Host) -> None:
+    result = await host.run(workflow([_parallel({"count": "{{ 2.0 }}"})]))
+    assert result.status is RunStatus.COMPLETED, result.error
+    assert len(result.nodes["p"].output["results"]) == 2
+
+
+async def test_loop_counts_and_max_iterations_are_bounded(host: Host) -> None:
+    seen: list[Any] = []
+    result = await host.run(
+        workflow([loop("l", {"count": 20, "max_iterations": 5}, _BODY)]), on_event=seen.append
+    )
+    error = result.nodes["l"].error
+    assert error is not None
+    assert error["code"] == "max_iterations" and error["field"] == "with.count"
+    assert "would run 20 iterations, over max_iterations (5)" in error["message"]
+    assert not [e for e in seen if e.node and e.node.startswith("l[")]  # no iteration ran
+
+    result = await host.run(workflow([loop("l", {"count": 1_000_000_000}, _BODY)]))
+    assert "over max_iterations (10000)" in result.nodes["l"].error["message"]  # the default
+
+    result = await host.run(
+        workflow([loop("l", {"while": "true", "max_iterations": 10**12}, _BODY)])
+    )
+    error = result.nodes["l"].error
+    assert (error["code"], error["field"]) == ("limit_exceeded", "with.max_iterations")
+    assert "max_loop_iterations = 1000000" in error["message"]
+
+
+async def test_the_loop_limits_are_settings(tmp_path: Path) -> None:
+    limits = Limits(max_parallel_branches=3, default_loop_iterations=2, max_loop_iterations=4)
+    async with Host(HostConfig(home=tmp_path / "home", limits=limits)) as host:
+        four = await host.run(workflow([_parallel({"count": 4})]))
+        looped = await host.run(workflow([loop("l", {"while": "true"}, _BODY)]))
+        capped = await host.run(workflow([loop("l", {"count": 3, "max_iterations": 5}, _BODY)]))
+    assert "max_parallel_branches = 3" in four.nodes["p"].error["message"]
+    assert "reached max_iterations (2)" in looped.nodes["l"].error["message"]
+    assert "max_loop_iterations = 4" in capped.nodes["l"].error["message"]
+
+
+async def test_a_loop_that_never_waits_still_honours_its_timeout(host: Host) -> None:
+    begin = time.perf_counter()
+    result = await host.run(
+        workflow(
+            [
+                {
+                    "id": "l",
+                    "type": "core.loop",
+                    "with": {"while": "true", "max_iterations": 1_000_000},
+                    "timeout": 0.3,
+                    "body": {"nodes": _BODY},
+                }
+            ]
+        )
+    )
+    assert time.perf_counter() - begin < 2
+    assert result.nodes["l"].error["code"] == "timeout"
+
+
+async def test_a_wide_parallel_honours_its_timeout_and_starts_branches_lazily(
+    tmp_path: Path,
+) -> None:
+    started = 0
+
+    async with Host(HostConfig(home=tmp_path / "home"), store=None) as host:
+
+        @host.catalog.node("test.count_and_wait")
+        async def count_and_wait(params: dict[str, Any]) -> dict[str, Any]:
+            nonlocal started
+            started += 1
+            await anyio.sleep(10)
+            return {}
+
+        wf = workflow(
+            [
+                {
+                    "id": "p",
+                    "type": "core.parallel",
+                    "with": {"count": 10_000, "concurrency": 100},
+                    "timeout": 0.3,
+                    "body": {"nodes": [{"id": "w", "type": "test.count_and_wait"}]},
+                }
+            ]
+        )
+        begin = time.perf_counter()
+        result = await host.run(wf)
+    assert time.perf_counter() - begin < 2
+    assert result.nodes["p"].error["code"] == "timeout"
+    assert started <= 100  # the other 9,900 branches were never built

@@ -75,3 +75,15 @@ def spin(params: dict[str, Any]) -> dict[str, Any]:
         _ = sum(range(1000))
         if params.get("never"):
             return {"pid": os.getpid()}
+
+
+def announce_and_sleep(params: dict[str, Any]) -> dict[str, Any]:
+    """Writes its pid to params.path, then sleeps: a worker busy when its host is killed."""
+    with open(params["path"], "w") as out:
+        out.write(str(os.getpid()))
+    time.sleep(60)
+    return {}
+
+
+def refuse_with(params: dict[str, Any]) -> dict[str, Any]:
+    raise NodeError("refused", code=params["code"], field=params.get("field"), retryable=False)

@@ -11,6 +11,10 @@ stdin watch). Node types:
   rogue.big        {"data": "x" * params.bytes}
   rogue.pid        {"pid": its process id}
   rogue.env        {"env": its environment}
+  rogue.spawn      starts a child in its process group and a `setsid` daemon, both sleeping:
+                   {"pid", "child", "daemon"}
+  rogue.flood      writes params.bytes of "x" to stderr with no newline, then {}
+  rogue.fail       an Error event with params.code, params.field and params.message
 ROGUE_PROTOCOL overrides the protocol version it reports; ROGUE_NOT_SERVING keeps its health at
 NOT_SERVING; ROGUE_SICK_AFTER (seconds) turns its health to NOT_SERVING that long after start.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -41,6 +46,9 @@ TYPES = [
     "rogue.big",
     "rogue.pid",
     "rogue.env",
+    "rogue.spawn",
+    "rogue.flood",
+    "rogue.fail",
 ]
 
 
@@ -78,6 +86,24 @@ class Rogue(runtime_pb2_grpc.NodeRuntimeServicer):
         elif kind == "rogue.pid":
             out = json.dumps({"pid": os.getpid()})
             yield runtime_pb2.ExecuteEvent(result=runtime_pb2.Result(output_json=out))
+        elif kind == "rogue.spawn":
+            child = subprocess.Popen(["sleep", "300"])
+            daemon = subprocess.Popen(["sleep", "301"], start_new_session=True)
+            out = json.dumps({"pid": os.getpid(), "child": child.pid, "daemon": daemon.pid})
+            yield runtime_pb2.ExecuteEvent(result=runtime_pb2.Result(output_json=out))
+        elif kind == "rogue.flood":
+            left = int(params.get("bytes", 0))
+            block = b"x" * 1024 * 1024
+            while left > 0:
+                left -= os.write(2, block[: min(left, len(block))])
+            yield runtime_pb2.ExecuteEvent(result=runtime_pb2.Result(output_json="{}"))
+        elif kind == "rogue.fail":
+            error = runtime_pb2.Error(
+                code=params.get("code", ""),
+                field=params.get("field", ""),
+                message=params.get("message", ""),
+            )
+            yield runtime_pb2.ExecuteEvent(error=error)
         elif kind == "rogue.sleep":
             time.sleep(params.get("ms", 0) / 1000)
             yield runtime_pb2.ExecuteEvent(result=runtime_pb2.Result(output_json="{}"))

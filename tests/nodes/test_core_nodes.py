@@ -99,7 +99,9 @@ def test_handlers_resolve() -> None:
         ("core.wait", {"duration": "1s", "until": "2030-01-01T00:00:00Z"}),
         ("core.wait", {"duration": "soon"}),
         ("core.log", {"message": "hi", "level": "loud"}),
-        ("core.fail", {"code": "Not Snake"}),
+        ("core.fail", {"code": ""}),
+        ("core.fail", {"code": "bad\ncode"}),
+        ("core.fail", {"code": "x" * 129}),
     ],
 )
 def test_schemas_reject(type_name: str, params: dict[str, Any]) -> None:
@@ -118,6 +120,8 @@ def test_schemas_reject(type_name: str, params: dict[str, Any]) -> None:
         ("core.wait", {"until": "2030-01-01T00:00:00Z"}),
         ("core.log", {"message": {"any": "value"}, "level": "debug"}),
         ("core.fail", {}),
+        ("core.fail", {"code": "E_FIRE"}),
+        ("core.fail", {"code": "Not Snake"}),
     ],
 )
 def test_schemas_accept(type_name: str, params: dict[str, Any]) -> None:
@@ -168,6 +172,21 @@ def test_fail() -> None:
     with pytest.raises(NodeError, match="quota gone") as caught:
         core.fail({"message": "quota gone", "code": "quota"}, make_ctx())
     assert caught.value.code == "quota"
+
+
+@pytest.mark.parametrize("code", ["E_FIRE", "quota.exceeded", "débit refusé"])
+def test_fail_takes_any_printable_code(code: str) -> None:
+    with pytest.raises(NodeError) as caught:
+        core.fail({"message": "no", "code": code}, make_ctx())
+    assert (caught.value.code, caught.value.message) == (code, "no")
+
+
+def test_fail_replaces_a_code_that_breaks_the_rule_and_shows_it() -> None:
+    # Reached only when the schema was not checked (an expression's value at run time).
+    with pytest.raises(NodeError) as caught:
+        core.fail({"message": "no", "code": "bad\x00code"}, make_ctx())
+    assert caught.value.code == "fail"
+    assert "'bad\\x00code'" in caught.value.message
 
 
 # wait ----------------------------------------------------------------------------------------

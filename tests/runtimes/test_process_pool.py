@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,7 @@ import pytest
 
 from polyhost._errors import HandlerError, NodeError, NodeOutputError
 from polyhost.runtimes._process_pool import ProcessPool, RemoteHandlerError
-from tests.helpers.processes import is_running
+from tests.helpers.processes import is_running, wait_gone
 
 pytestmark = pytest.mark.anyio
 
@@ -142,3 +146,50 @@ async def test_aclose_leaves_no_processes() -> None:
     assert not any(is_running(pid) for pid in results)
     with pytest.raises(NodeError, match="closed"):
         await pool.run("pool_handlers:pid", HANDLERS, {}, CTX)
+
+
+def test_a_busy_worker_dies_with_a_host_killed_by_sigkill(tmp_path: Path) -> None:
+    # An orphan would run on while `runs resume` runs the same attempt again.
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "import anyio\n"
+        "from polyhost.runtimes._process_pool import ProcessPool\n"
+        "async def main():\n"
+        "    async with ProcessPool(max_workers=1) as pool:\n"
+        f"        await pool.run('pool_handlers:announce_and_sleep', {HANDLERS!r},\n"
+        f"                       {{'path': {str(pid_file)!r}}}, {CTX!r})\n"
+        "if __name__ == '__main__':\n"
+        "    anyio.run(main)\n"
+    )
+    (tmp_path / "host.py").write_text(script)
+    with subprocess.Popen([sys.executable, str(tmp_path / "host.py")], cwd=tmp_path) as host:
+        try:
+            deadline = time.monotonic() + 20
+            while not pid_file.exists() or not pid_file.read_text():
+                assert time.monotonic() < deadline, "the worker never started"
+                time.sleep(0.02)
+            worker = int(pid_file.read_text())
+            assert is_running(worker)
+            host.send_signal(signal.SIGKILL)
+            host.wait()
+            assert wait_gone([worker], 5) == [], "the worker outlived its host"
+        finally:
+            host.kill()
+
+
+@pytest.mark.parametrize("code", ["E_FIRE", "quota.exceeded", "débit"])
+async def test_a_workers_node_error_keeps_any_printable_code(pool: ProcessPool, code: str) -> None:
+    with pytest.raises(NodeError) as caught:
+        await call(pool, "refuse_with", code=code, field="with.x")
+    assert (caught.value.code, caught.value.field) == (code, "with.x")
+
+
+async def test_a_workers_code_and_field_that_break_the_rule_are_replaced(
+    pool: ProcessPool,
+) -> None:
+    with pytest.raises(NodeError) as caught:
+        await call(pool, "refuse_with", code="bad\ncode", field="f" * 10_000)
+    error = caught.value
+    assert (error.code, error.field) == ("handler_error", None)
+    assert "'bad\\x0acode'" in error.message
+    assert "(10000 characters)" in error.message

@@ -7,11 +7,13 @@ the inputs are invalid. No traceback reaches the user unless ``POLYHOST_DEBUG=1`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from .._capture import acquire
 from .._model import workflow_json_schema
 from .._result import RunStatus
 from . import _commands
@@ -19,6 +21,8 @@ from ._guard import EXIT_OK, guarded
 from ._render import catalog_table, print_json, stdout_console
 
 __all__ = ["app", "main"]
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 app = typer.Typer(
     name="polyhost",
@@ -72,6 +76,26 @@ InputsFileOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _env_names(names: list[str] | None) -> list[str] | None:
+    for name in names or []:
+        if not _ENV_NAME.fullmatch(name):
+            raise typer.BadParameter(f"{name!r} is not an environment variable name")
+    return names
+
+
+EnvOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--env",
+        metavar="NAME",
+        help="An environment variable workflows may read as env.NAME (its value is a secret, "
+        "masked in all output, events and history). Repeatable.",
+        show_default=False,
+        callback=_env_names,
+    ),
+]
 FileArgument = Annotated[Path, typer.Argument(metavar="FILE", help="The workflow (YAML or JSON).")]
 RunIdArgument = Annotated[str, typer.Argument(metavar="ID", help="A run id, or a unique prefix.")]
 
@@ -83,13 +107,14 @@ def run(
     input_: InputOption = None,
     inputs: InputsFileOption = None,
     nodes: NodesOption = None,
+    env: EnvOption = None,
     json_: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Run a workflow, with live progress on a terminal; a paused run exits 0."""
     guarded(
         lambda: _commands.run_workflow(
-            file, input_ or [], inputs_file=inputs, nodes=nodes, as_json=json_, db=db
+            file, input_ or [], inputs_file=inputs, nodes=nodes, as_json=json_, db=db, env=env
         ),
         json_errors=json_,
     )
@@ -161,9 +186,11 @@ def runs_show(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = N
 
 
 @runs_app.command("rerun")
-def runs_rerun(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
+def runs_rerun(
+    run_id: RunIdArgument, env: EnvOption = None, json_: JsonOption = False, db: DbOption = None
+) -> None:
     """Run a stored run again from the start: same document, same inputs, a new id."""
-    guarded(lambda: _commands.rerun(run_id, json_, db), json_errors=json_)
+    guarded(lambda: _commands.rerun(run_id, json_, db, env), json_errors=json_)
 
 
 @runs_app.command("resume")
@@ -172,20 +199,25 @@ def runs_resume(
     *,
     input_: InputOption = None,
     inputs: InputsFileOption = None,
+    env: EnvOption = None,
     json_: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Continue a paused run (--input: what it waits for), or one whose host died."""
     guarded(
-        lambda: _commands.resume(run_id, input_ or [], inputs_file=inputs, as_json=json_, db=db),
+        lambda: _commands.resume(
+            run_id, input_ or [], inputs_file=inputs, as_json=json_, db=db, env=env
+        ),
         json_errors=json_,
     )
 
 
 @runs_app.command("retry")
-def runs_retry(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
+def runs_retry(
+    run_id: RunIdArgument, env: EnvOption = None, json_: JsonOption = False, db: DbOption = None
+) -> None:
     """Continue a failed run from its failed nodes, keeping what completed."""
-    guarded(lambda: _commands.retry(run_id, json_, db), json_errors=json_)
+    guarded(lambda: _commands.retry(run_id, json_, db, env), json_errors=json_)
 
 
 @runs_app.command("cancel")
@@ -200,13 +232,14 @@ def serve(
         float, typer.Option("--poll", metavar="SECONDS", help="How often to look for work.")
     ] = 1.0,
     nodes: NodesOption = None,
+    env: EnvOption = None,
     db: DbOption = None,
 ) -> None:
     """Keep running: resume paused runs whose timer is due and take over runs whose host died.
 
     Ctrl-C or SIGTERM stops it; runs it was executing are handed on to the next host.
     """
-    guarded(lambda: _commands.serve(poll, nodes, db))
+    guarded(lambda: _commands.serve(poll, nodes, db, env))
 
 
 @runs_app.command("events")
@@ -217,6 +250,9 @@ def runs_events(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption =
 
 def main() -> None:
     """Entry point of the ``polyhost`` console script."""
+    # Everything the command prints and logs passes the proxies that mask secrets; what nodes
+    # print becomes their log events.
+    acquire()
     app()
 
 

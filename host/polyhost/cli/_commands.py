@@ -14,17 +14,18 @@ from rich.text import Text
 
 from .._catalog import Catalog
 from .._diagnostics import Diagnostic
-from .._errors import ManifestError, RunStateError, WorkflowLoadError
+from .._errors import CompileError, PolyhostError, RunStateError
 from .._events import Event
 from .._host import Host, HostConfig
 from .._result import RunResult, RunStatus
 from ..store import RunStore, RunSummary, default_home, open_store
 from ._guard import EXIT_INVALID, EXIT_OK, exit_status, interrupt_cancels, run_async
-from ._inputs import parse_inputs
+from ._inputs import check_input_names, parse_inputs
 from ._progress import LiveProgress, NullProgress, PlainProgress, Progress
 from ._render import (
     STATUS_STYLE,
     event_line,
+    json_only_stdout,
     print_json,
     run_details,
     run_summary,
@@ -57,6 +58,7 @@ def run_workflow(
     nodes: Path | None,
     as_json: bool,
     db: str | None,
+    env: list[str] | None = None,
 ) -> int:
     """``polyhost run``."""
     inputs = parse_inputs(pairs, inputs_file)
@@ -64,6 +66,7 @@ def run_workflow(
     def prepare(host: Host) -> _Launch:
         workflow = host.load(file, nodes)
         compiled = host.compile(workflow)
+        check_input_names(inputs, compiled.inputs.schema)
         _print_diagnostics(compiled.warnings)
         # The model, not the plan: the host then records the manifests it came with, which
         # `runs rerun` needs to find the same node types.
@@ -75,10 +78,10 @@ def run_workflow(
             ),
         )
 
-    return _execute(prepare, as_json, db)
+    return _execute(prepare, as_json, db, env)
 
 
-def rerun(run_id: str, as_json: bool, db: str | None) -> int:
+def rerun(run_id: str, as_json: bool, db: str | None, env: list[str] | None = None) -> int:
     """``polyhost runs rerun``: a new run with the stored run's document and inputs."""
     return _execute(
         lambda host: _stored_run(
@@ -86,11 +89,18 @@ def rerun(run_id: str, as_json: bool, db: str | None) -> int:
         ),
         as_json,
         db,
+        env,
     )
 
 
 def resume(
-    run_id: str, pairs: list[str], *, inputs_file: Path | None, as_json: bool, db: str | None
+    run_id: str,
+    pairs: list[str],
+    *,
+    inputs_file: Path | None,
+    as_json: bool,
+    db: str | None,
+    env: list[str] | None = None,
 ) -> int:
     """``polyhost runs resume``: continue a paused run, or one whose host died."""
     # No input at all is not an empty input: a timer or a crashed run takes none.
@@ -104,10 +114,11 @@ def resume(
         ),
         as_json,
         db,
+        env,
     )
 
 
-def retry(run_id: str, as_json: bool, db: str | None) -> int:
+def retry(run_id: str, as_json: bool, db: str | None, env: list[str] | None = None) -> int:
     """``polyhost runs retry``: continue a failed run from its failed nodes."""
     return _execute(
         lambda host: _stored_run(
@@ -118,6 +129,7 @@ def retry(run_id: str, as_json: bool, db: str | None) -> int:
         ),
         as_json,
         db,
+        env,
     )
 
 
@@ -142,7 +154,7 @@ def cancel(run_id: str, as_json: bool, db: str | None) -> int:
     return EXIT_OK
 
 
-def serve(poll: float, nodes: Path | None, db: str | None) -> int:
+def serve(poll: float, nodes: Path | None, db: str | None, env: list[str] | None = None) -> int:
     """``polyhost serve``: wake due timers and recover orphaned runs until stopped."""
     console = stdout_console()
 
@@ -153,15 +165,21 @@ def serve(poll: float, nodes: Path | None, db: str | None) -> int:
         )
         console.print(line)
 
+    def report_error(run_id: str, exc: BaseException) -> None:
+        # The run, when one was taken over, is recorded as failed; serving goes on.
+        message = exc.message if isinstance(exc, PolyhostError) else f"{type(exc).__name__}: {exc}"
+        where = f"run {run_id}: cannot be taken over" if run_id else "cannot poll the store"
+        stderr_console().print(Text.assemble(("error: ", "bold red"), f"{where}: {message}"))
+
     async def main() -> int:
-        async with Host(HostConfig(home=default_home(), db=db)) as host:
+        async with Host(_config(db, env)) as host:
             if nodes is not None:
                 host.catalog.load_manifest(nodes)
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, host.stop_serving)
             console.print(Text(f"serving: polling every {poll:g}s (Ctrl-C to stop)", style="dim"))
-            await host.serve(poll_every=poll, on_result=report)
+            await host.serve(poll_every=poll, on_result=report, on_error=report_error)
         return EXIT_OK
 
     return run_async(main)
@@ -169,13 +187,24 @@ def serve(poll: float, nodes: Path | None, db: str | None) -> int:
 
 def compile_workflow(file: Path, nodes: Path | None, as_json: bool) -> int:
     """``polyhost compile``: diagnostics only; warnings never change the exit status."""
-    with Host(HostConfig(home=default_home()), store=None) as host:
-        try:
-            workflow = host.load(file, nodes)
-        except (WorkflowLoadError, ManifestError) as exc:
-            diagnostics = [Diagnostic("error", exc.code, exc.message)]
-        else:
-            diagnostics = host.check(workflow)
+    try:
+        # Handlers are imported to be checked: what their modules print is not the JSON.
+        with json_only_stdout(as_json), Host(HostConfig(home=default_home()), store=None) as host:
+            diagnostics = host.check(host.load(file, nodes))
+    except CompileError as exc:
+        diagnostics = list(exc.diagnostics)
+    except PolyhostError as exc:
+        # Unreadable files and manifests, settings: every failure is a diagnostic, so that
+        # `--json` always prints its one object.
+        diagnostics = [
+            Diagnostic(
+                "error",
+                exc.code,
+                exc.message,
+                getattr(exc, "node", None),
+                getattr(exc, "field", None),
+            )
+        ]
     errors = sum(1 for d in diagnostics if d.severity == "error")
     if as_json:
         print_json({"ok": errors == 0, "diagnostics": [d.to_dict() for d in diagnostics]})
@@ -254,18 +283,21 @@ class _Launch:
     known: dict[str, str] = field(default_factory=dict)  # node statuses a continued run had
 
 
-def _execute(prepare: Callable[[Host], _Launch], as_json: bool, db: str | None) -> int:
+def _execute(
+    prepare: Callable[[Host], _Launch], as_json: bool, db: str | None, env: list[str] | None
+) -> int:
     """The one path of run, rerun, resume and retry: host, progress, Ctrl-C, summary."""
     console = stdout_console()
 
     async def main() -> RunResult:
-        async with Host(HostConfig(home=default_home(), db=db)) as host:
+        async with Host(_config(db, env)) as host:
             launch = prepare(host)
             progress = _progress(console, as_json, launch)
             with progress, interrupt_cancels(host):
                 return await launch.start(progress.on_event)
 
-    result = run_async(main)
+    with json_only_stdout(as_json):
+        result = run_async(main)
     # Printed only once the host is closed: a failure while closing must not follow a
     # printed result (stdout holds exactly one JSON object).
     if as_json:
@@ -273,6 +305,11 @@ def _execute(prepare: Callable[[Host], _Launch], as_json: bool, db: str | None) 
     else:
         console.print(run_summary(result, db=db))
     return exit_status(result.status)
+
+
+def _config(db: str | None, env: list[str] | None) -> HostConfig:
+    # `--env NAME`: variables workflows may read as env.NAME; their values are secrets.
+    return HostConfig(home=default_home(), db=db, env_allow=list(env or []))
 
 
 def _stored_run(

@@ -6,7 +6,8 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "event_line",
     "format_ms",
     "format_time",
+    "json_only_stdout",
     "pause_text",
     "print_json",
     "resume_command",
@@ -80,6 +82,30 @@ def stdout_console() -> Console:
 def stderr_console() -> Console:
     """The console for errors and diagnostics."""
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def json_only_stdout(active: bool = True) -> Iterator[None]:
+    """While inside, whatever would reach stdout goes to stderr instead, down to the file
+    descriptor (C extensions, child processes, threads of a handler): stdout of ``--json``
+    holds only the object printed after."""
+    if not active:
+        yield
+        return
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except (OSError, ValueError, AttributeError):  # no such descriptors: nothing to guard
+        yield
+        return
+    try:
+        yield
+    finally:
+        with suppress(OSError, ValueError, AttributeError):
+            sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def print_json(value: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 
 from .._catalog import NodeType
+from .._codes import MAX_CODE_CHARS, NO_CONTROL_CHARS, check_node_error
 from .._context import NodeContext
 from .._errors import NodeError, NodeParameterError
 from .._pause import PauseRequested
@@ -105,9 +106,8 @@ def log(params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
 def fail(params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
     """``core.fail``: always fail, with ``message`` and ``code``; never retried."""
     message = _as_text(params.get("message", "failed by core.fail"))
-    raise NodeError(
-        message, node=ctx.node_id, code=str(params.get("code", "fail")), retryable=False
-    )
+    error = NodeError(message, node=ctx.node_id, code=params.get("code", "fail"), retryable=False)
+    raise check_node_error(error, "fail")
 
 
 def _as_text(value: Any) -> str:
@@ -294,7 +294,13 @@ NODE_TYPES: tuple[NodeType, ...] = (
         input_schema=_object(
             {
                 "message": {"type": "string", "default": "failed by core.fail"},
-                "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "default": "fail"},
+                "code": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_CODE_CHARS,
+                    "pattern": NO_CONTROL_CHARS,
+                    "default": "fail",
+                },
             }
         ),
         output_schema=_object({}),

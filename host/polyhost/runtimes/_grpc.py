@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .._catalog import Catalog, NodeType, SidecarSpec
 from .._context import NodeContext
 from .._errors import NodeError
+from .._limits import Limits
 
 if TYPE_CHECKING:
     from ._grpc_call import GrpcCalls
@@ -40,8 +41,9 @@ class GrpcRuntime:
 
     name = "grpc"
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, limits: Limits | None = None) -> None:
         self.catalog = catalog
+        self.limits = limits
         self._calls: GrpcCalls | None = None
         self._lock = threading.Lock()
 
@@ -84,5 +86,5 @@ class GrpcRuntime:
                 if found is None:
                     from ._grpc_call import GrpcCalls  # noqa: PLC0415 (loads grpcio)
 
-                    found = self._calls = GrpcCalls(self.catalog)
+                    found = self._calls = GrpcCalls(self.catalog, self.limits)
         return found

@@ -13,6 +13,7 @@ import anyio.to_thread
 import grpc
 
 from .._catalog import Catalog, NodeType, SidecarSpec
+from .._codes import check_node_error
 from .._context import NodeContext
 from .._errors import (
     NodeError,
@@ -21,6 +22,7 @@ from .._errors import (
     PolyhostError,
     RuntimeUnavailableError,
 )
+from .._limits import Limits
 from .._proto import runtime_pb2, runtime_pb2_grpc
 from ._sidecar_wire import (
     PROTOCOL_VERSION,
@@ -41,9 +43,9 @@ _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 class GrpcCalls:
     """Sidecars, their channels, discovery and calls, for one ``GrpcRuntime``."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, limits: Limits | None = None) -> None:
         self.catalog = catalog
-        self.sidecars = SidecarManager()
+        self.sidecars = SidecarManager(limits)
         self._channels: dict[str, tuple[Endpoint, grpc.aio.Channel, Any]] = {}
         self._described: dict[str, SidecarSpec] = {}
         self._discover_lock = threading.Lock()
@@ -242,12 +244,16 @@ def _event(event: Any, ctx: NodeContext, sidecar: str) -> dict[str, Any] | None:
         return output
     elif kind == "error":
         error = event.error
-        raise NodeError(
-            error.message or error.code or "the node failed",
-            node=ctx.node_id,
-            code=error.code or "node_error",
-            field=error.field or None,
-            retryable=error.retryable,
+        # The sidecar's own code and field, if they follow the rule for user-given codes.
+        raise check_node_error(
+            NodeError(
+                error.message or "the node failed",
+                node=ctx.node_id,
+                code=error.code or "sidecar_error",
+                field=error.field or None,
+                retryable=error.retryable,
+            ),
+            "sidecar_error",
         )
     return None
 

@@ -5,6 +5,10 @@ Built-in native nodes live in the extension's registry and are called by name th
 in an importable extension module that a manifest names (``module`` + ``handler``). Either way a
 failure or a Rust panic becomes a typed ``NodeError`` naming the node, and cancellation (a
 timeout, a cancelled run) reaches the Rust code through a flag it checks between chunks.
+
+The limits built-in nodes keep to (record size, ``where`` nesting, ...) are fields of
+:class:`~polyhost._limits.Limits`, passed into Rust by name with every call; the compiler
+asks the same nodes about parameters known at compile time (:func:`check_native_params`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,15 @@ from .. import _native
 from .._catalog import Catalog, NodeType
 from .._context import NodeContext
 from .._errors import NodeError, NodeParameterError
+from .._limits import Limits, default_limits
 
-__all__ = ["NativeRuntime", "native_node_types", "path_params"]
+__all__ = [
+    "NativeRuntime",
+    "check_native_params",
+    "native_limits",
+    "native_node_types",
+    "path_params",
+]
 
 # Failures that a second attempt may not repeat (the disk, the network); the rest are final.
 _RETRYABLE = frozenset({"io_error"})
@@ -44,14 +55,47 @@ def native_node_types() -> list[NodeType]:
     ]
 
 
+def native_limits(limits: Limits, max_output_bytes: int | None = None) -> dict[str, int]:
+    """The limits the built-in native nodes enforce, by name, from ``limits``.
+
+    ``max_output_bytes`` (the host's output limit) bounds rows a node returns inline while
+    it collects them; without it the native default stands.
+    """
+    values = limits.model_dump()
+    out = {name: int(values[name]) for name in _native.native_limit_defaults() if name in values}
+    if max_output_bytes is not None:
+        out["max_output_bytes"] = max_output_bytes
+    return out
+
+
+def check_native_params(
+    node_type: NodeType, params: dict[str, Any], limits: Limits
+) -> list[tuple[str, str, str | None]]:
+    """Problems a built-in native node finds in ``params`` (the constant ones) before a run:
+    ``(code, message, field)`` each; none for other node types."""
+    if node_type.runtime != "native" or node_type.module is not None or not node_type.handler:
+        return []
+    try:
+        return _native.check_native(node_type.handler, params, native_limits(limits))
+    except (_native.NativeNodeError, ValueError):
+        return []  # values with no JSON counterpart are the schema check's to report
+
+
 class NativeRuntime:
     """Runs ``runtime = "native"`` node types."""
 
     name = "native"
 
-    def __init__(self, catalog: Catalog, allowed_roots: Sequence[Path]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        allowed_roots: Sequence[Path],
+        limits: Limits | None = None,
+        max_output_bytes: int | None = None,
+    ) -> None:
         self._catalog = catalog
         self._roots = [Path(root).resolve() for root in allowed_roots]
+        self._limits = native_limits(limits or default_limits(), max_output_bytes)
 
     async def execute(
         self, node_type: NodeType, params: dict[str, Any], ctx: NodeContext
@@ -84,7 +128,9 @@ class NativeRuntime:
     ) -> Callable[[], Any]:
         handler = node_type.handler or ""
         if node_type.module is None:
-            return functools.partial(_native.call_native, handler, params, token, node_id)
+            return functools.partial(
+                _native.call_native, handler, params, token, node_id, self._limits
+            )
         func = self._catalog.module_handler(node_type)
         return functools.partial(func, params, token)
 

@@ -5,8 +5,9 @@ that one of them held. Each worker runs one call at a time and keeps its importe
 Cancelling the awaiting task (a node timeout) kills the worker running that call, because nothing
 else can stop a running handler; the next call starts a fresh worker.
 
-Inside a worker, ``ctx.log`` lines are collected and returned with a successful result (they are
-dropped when the call fails); ``ctx.chunk`` data is dropped, since a worker answers once per call.
+Inside a worker, ``ctx.log`` lines, and what the handler prints or logs (see ``_capture``), are
+collected and returned with the reply, whether the call succeeded or failed (the first
+``_MAX_LOGS`` lines of a call); ``ctx.chunk`` data is dropped, since a worker answers once per call.
 As with any ``spawn`` start, a script that embeds the host needs an ``if __name__ == "__main__":``
 guard, because each worker imports the script's module again.
 """
@@ -15,18 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
+import ctypes
 import dataclasses
 import multiprocessing
 import multiprocessing.util
 import os
 import pickle
+import queue
 import signal
+import sys
 import threading
 import traceback
 import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import anyio
@@ -34,6 +40,8 @@ import anyio.to_thread
 from pydantic import BaseModel
 
 from .. import _errors
+from .._capture import LogSink, NodeOutput, capture_node_output, install, release_node_output
+from .._codes import check_node_error
 from .._errors import HandlerError, NodeError, NodeOutputError, NodeParameterError
 from .._imports import import_callable
 
@@ -41,7 +49,9 @@ __all__ = ["ProcessPool", "RemoteHandlerError"]
 
 Logs = list[tuple[str, str, dict[str, Any]]]
 _GRACE = 1.0  # seconds an idle worker gets to exit on its own at close
+_MAX_LOGS = 10_000  # log lines one call sends back; the rest are counted, not kept
 _JOIN_TIMEOUT = 5.0
+_PR_SET_PDEATHSIG = 1
 _pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
 
 
@@ -57,8 +67,10 @@ class RemoteHandlerError(HandlerError):
 class _Worker:
     def __init__(self, context: SpawnContext) -> None:
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child,), name="polyhost-worker")
-        self.process.start()
+        self.process = context.Process(
+            target=_serve, args=(child, os.getpid()), name="polyhost-worker"
+        )
+        _SPAWNER.start(self.process)
         # Only the worker may hold its end, or the worker's death would never read as EOF here.
         child.close()
         self._lock = threading.Lock()
@@ -100,8 +112,14 @@ class ProcessPool:
         base_dir: str | None,
         params: dict[str, Any],
         ctx_info: dict[str, Any],
+        *,
+        on_log: LogSink | None = None,
     ) -> tuple[dict[str, Any] | None, Logs]:
-        """Call ``handler_ref`` ("package.module:function") in a worker; returns (output, logs)."""
+        """Call ``handler_ref`` ("package.module:function") in a worker; returns (output, logs).
+
+        With ``on_log``, the call's log lines go there instead, before its error is raised when
+        it failed (and the logs returned are empty).
+        """
         node = str(ctx_info.get("node_id", "?"))
         try:
             request = pickle.dumps((handler_ref, base_dir, params, ctx_info))
@@ -127,7 +145,7 @@ class ProcessPool:
                     node=node,
                 )
             self._checkin(worker)
-        return _unpack(reply, node)
+        return _unpack(reply, node, on_log)
 
     async def aclose(self) -> None:
         """Stop every worker: idle ones get a moment to exit, busy ones are killed. Idempotent."""
@@ -203,16 +221,22 @@ def _exit_text(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def _unpack(reply: bytes, node: str) -> tuple[dict[str, Any] | None, Logs]:
+def _unpack(
+    reply: bytes, node: str, on_log: LogSink | None = None
+) -> tuple[dict[str, Any] | None, Logs]:
     try:
-        kind, *rest = pickle.loads(reply)  # noqa: S301 (our own worker, running the host's code)
+        (kind, *rest), logs = pickle.loads(reply)  # noqa: S301 (our own worker, the host's code)
     except Exception as exc:
         raise NodeOutputError(
             f"the output cannot be read back from the worker process: {type(exc).__name__}: {exc}",
             node=node,
         ) from None
+    if on_log is not None:
+        for level, message, fields in logs:
+            on_log(level, message, fields)
+        logs = []
     if kind == "ok":
-        return rest[0], rest[1]
+        return rest[0], logs
     if kind == "raised":
         type_name, message, remote_traceback = rest
         raise RemoteHandlerError(
@@ -223,10 +247,62 @@ def _unpack(reply: bytes, node: str) -> tuple[dict[str, Any] | None, Logs]:
         cls = getattr(_errors, class_name, None)
         if not (isinstance(cls, type) and issubclass(cls, NodeError)):
             cls = NodeError
-        raise cls(message, node=node, code=code, field=field, retryable=retryable)
+        error = cls(message, node=node, code=code, field=field, retryable=retryable)
+        raise check_node_error(error, "handler_error")
     if kind == "not_found":
         raise NodeError(rest[0], node=node, code="handler_not_found", retryable=False)
     raise NodeOutputError(rest[0], node=node)
+
+
+class _Spawner:
+    """Starts worker processes from one thread that lives as long as the host process.
+
+    Workers ask for SIGKILL when their parent dies (``_die_with_host``), and Linux sends that
+    signal when the *thread* that started the child ends: a worker started from a short-lived
+    thread (an event loop run in a thread) would die with that thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[BaseProcess, concurrent.futures.Future[None]]] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+
+    def start(self, process: BaseProcess) -> None:
+        """``process.start()`` on the spawner thread; raises what it raised."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="polyhost-worker-spawner", daemon=True
+                )
+                self._thread.start()
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._jobs.put((process, done))
+        done.result()
+
+    def _run(self) -> None:
+        while True:
+            process, done = self._jobs.get()
+            try:
+                process.start()
+            except BaseException as exc:  # handed to the caller, which raises it
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+
+_SPAWNER = _Spawner()
+
+
+def _die_with_host(host_pid: int) -> None:
+    """Make the worker die with the host, even a host killed by SIGKILL, so that no orphan runs
+    on an attempt the host (or a later ``runs resume``) runs again."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != host_pid:  # the host died before the signal was asked for
+        os._exit(1)
 
 
 @atexit.register
@@ -240,22 +316,34 @@ def _kill_all() -> None:
 # The worker side ------------------------------------------------------------------------------
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, host_pid: int) -> None:
     """Worker process entry point: answer calls until the host closes the pipe or goes away."""
+    _die_with_host(host_pid)
     # Ctrl-C reaches the whole process group; the host decides what happens to its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # What handlers print or log becomes their node's log lines, sent back with each reply.
+    install()
     handlers: dict[tuple[str, str | None], Callable[..., Any]] = {}
     while True:
         try:
             handler_ref, base_dir, params, ctx_info = pickle.loads(conn.recv_bytes())  # noqa: S301
         except (EOFError, OSError):
             return
-        reply = _call(handlers, handler_ref, base_dir, params, ctx_info)
+        if os.getppid() != host_pid:  # adopted by another process: the host is gone
+            return
+        logs = _Logs()
+        output = NodeOutput(logs)
+        token = capture_node_output(output)
         try:
-            data = pickle.dumps(reply)
+            reply = _call(handlers, handler_ref, base_dir, params, ctx_info, logs=logs)
+        finally:
+            release_node_output(token)
+            output.close()
+        try:
+            data = pickle.dumps((reply, logs.lines()))
         except Exception as exc:
             message = f"the output cannot be sent to the host: {type(exc).__name__}: {exc}"
-            data = pickle.dumps(("output_error", message))
+            data = pickle.dumps((("output_error", message), []))
         try:
             conn.send_bytes(data)
         except OSError:
@@ -268,6 +356,8 @@ def _call(
     base_dir: str | None,
     params: dict[str, Any],
     ctx_info: dict[str, Any],
+    *,
+    logs: LogSink,
 ) -> tuple[Any, ...]:
     from .._context import NodeContext  # noqa: PLC0415 (worker only; _python imports this module)
     from ._python import _as_model, _inspect  # noqa: PLC0415
@@ -282,12 +372,9 @@ def _call(
                 f"cannot import handler {handler_ref!r}: {type(exc).__name__}: {exc}",
             )
     func = handlers[key]
-    logs: Logs = []
     names = [f.name for f in dataclasses.fields(NodeContext) if not f.name.startswith("_")]
-    ctx = NodeContext(
-        **{name: ctx_info[name] for name in names if name in ctx_info},
-        _log_sink=lambda level, message, fields: logs.append((level, message, fields)),
-    )
+    known = {name: ctx_info[name] for name in names if name in ctx_info}
+    ctx = NodeContext(**known, _log_sink=logs)
     try:
         signature = _inspect(func)
         arg = _as_model(signature.params_model, params, ctx) if signature.params_model else params
@@ -302,4 +389,24 @@ def _call(
     if result is not None and not isinstance(result, dict):
         message = f"the handler returned {type(result).__name__}; a node returns a dict or a model"
         return ("output_error", message)
-    return ("ok", result, logs)
+    return ("ok", result)
+
+
+class _Logs:
+    """The log lines of one call in a worker, the first ``_MAX_LOGS`` of them."""
+
+    def __init__(self) -> None:
+        self._lines: Logs = []
+        self._dropped = 0
+
+    def __call__(self, level: str, message: str, fields: dict[str, Any]) -> None:
+        if len(self._lines) < _MAX_LOGS:
+            self._lines.append((level, message, fields))
+        else:
+            self._dropped += 1
+
+    def lines(self) -> Logs:
+        if not self._dropped:
+            return self._lines
+        note = f"{self._dropped} more log lines of this call were dropped"
+        return [*self._lines, ("warning", note, {})]

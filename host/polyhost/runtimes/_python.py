@@ -15,7 +15,16 @@ import anyio.from_thread
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 
+from .._capture import (
+    NodeOutput,
+    acquire,
+    capture_node_output,
+    install,
+    release,
+    release_node_output,
+)
 from .._catalog import Catalog, NodeType
+from .._codes import check_node_error
 from .._context import NodeContext
 from .._errors import HandlerError, NodeError, NodeOutputError, NodeParameterError, PolyhostError
 from ._process_pool import ProcessPool
@@ -63,13 +72,34 @@ class PythonRuntime:
         self._catalog = catalog
         self._process_workers = process_workers
         self._pool: ProcessPool | None = None
+        self._capturing = False  # holds the stream proxies (_capture) from its first node on
 
     async def execute(
         self, node_type: NodeType, params: dict[str, Any], ctx: NodeContext
     ) -> dict[str, Any] | None:
-        """Run one attempt of a python node."""
+        """Run one attempt of a python node.
+
+        What the handler prints or logs, and what its module prints when first imported,
+        becomes log events of the node (see ``_capture``).
+        """
+        if self._capturing:
+            install()  # again, should something have replaced sys.stdout since
+        else:
+            acquire()
+            self._capturing = True
         if node_type.isolation == "process":
             return await self._execute_in_process(node_type, params, ctx)
+        output = NodeOutput(ctx._log_sink)
+        token = capture_node_output(output)
+        try:
+            return await self._execute_inline(node_type, params, ctx)
+        finally:
+            release_node_output(token)
+            output.close()
+
+    async def _execute_inline(
+        self, node_type: NodeType, params: dict[str, Any], ctx: NodeContext
+    ) -> dict[str, Any] | None:
         func = self._catalog.python_handler(node_type)
         signature = _inspect(func)
         arg: Any = (
@@ -83,6 +113,8 @@ class PythonRuntime:
                 result = await anyio.to_thread.run_sync(
                     _call_in_thread, func, args, ctx, abandon_on_cancel=True
                 )
+        except NodeError as exc:  # its code and field follow the rule for user-given codes
+            raise check_node_error(exc, "handler_error") from exc.__cause__
         except PolyhostError:
             raise
         except Exception as exc:  # a handler's own failure becomes a typed node error
@@ -98,29 +130,42 @@ class PythonRuntime:
             )
         if self._pool is None:
             self._pool = ProcessPool(max_workers=self._process_workers)
-        result, logs = await self._pool.run(
-            node_type.handler, node_type.base_dir, params, _ctx_info(ctx)
+        # The worker's logs and output reach the node's log even when the call fails.
+        result, _ = await self._pool.run(
+            node_type.handler,
+            node_type.base_dir,
+            params,
+            _ctx_info(ctx),
+            on_log=lambda level, message, fields: ctx.log(message, level, **fields),
         )
-        for level, message, fields in logs:
-            ctx.log(message, level, **fields)
         return as_output(result, ctx.node_id)
 
     async def aclose(self) -> None:
-        """Stop the process pool, if one was started."""
+        """Stop the process pool, if one was started; give the standard streams back."""
+        if self._capturing:
+            self._capturing = False
+            release()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.aclose()
 
 
 def _call_in_thread(func: Callable[..., Any], args: tuple[Any, ...], ctx: NodeContext) -> Any:
+    # ctx.log, ctx.chunk and printed lines from a worker thread must reach the event loop's
+    # thread; the copy shares the cancel flag, so ``ctx.cancelled`` still follows the engine.
+    log_sink = _to_loop(ctx._log_sink)
     if len(args) == 2:
-        # ctx.log and ctx.chunk from a worker thread must reach the event loop's thread; the
-        # copy shares the cancel flag, so ``ctx.cancelled`` still follows the engine.
         threaded = dataclasses.replace(
-            ctx, _log_sink=_to_loop(ctx._log_sink), _chunk_sink=_to_loop(ctx._chunk_sink)
+            ctx, _log_sink=log_sink, _chunk_sink=_to_loop(ctx._chunk_sink)
         )
         args = (args[0], threaded)
-    return func(*args)
+    output = NodeOutput(log_sink)
+    token = capture_node_output(output)
+    try:
+        return func(*args)
+    finally:
+        release_node_output(token)
+        output.close()
 
 
 def _to_loop(sink: Callable[..., None] | None) -> Callable[..., None] | None:

@@ -1,10 +1,12 @@
 """A managed sidecar: the process the host starts, watches, restarts and stops.
 
-Each sidecar has one supervisor thread that spawns the process and waits for it, so the
-process is always the child of a thread that outlives it: Linux's parent-death signal (set in
-the child before it runs) is delivered when that thread ends, that is when the host process
-dies, even by SIGKILL. The SDKs also exit when their stdin (a pipe from the host) reaches EOF;
-either alone stops an orphan.
+Each sidecar has one supervisor thread that spawns the process and waits for it. On Linux the
+sidecar runs under a small reaper (``_reaper``): a child subreaper that adopts every process
+the sidecar starts (a `setsid` daemon too) and, when the sidecar ends, the host stops it, or the
+host dies (its parent-death signal, or the end of its stdin pipe), kills them all. The host
+never runs code between fork and exec (no ``preexec_fn``), so ``subprocess`` uses ``vfork``: no
+fork handlers run in a host full of threads (gRPC's among them), and a command that cannot be
+started is always reported as such. The SDKs also exit when their stdin reaches EOF.
 
 The sidecar listens where the host says (``POLYHOST_LISTEN``): a Unix socket in a folder only
 this user can enter, or a free loopback port. Its environment is the manifest's ``env``, the
@@ -16,17 +18,18 @@ a row (hung, or stuck NOT_SERVING) is killed, and so restarted. A sidecar that d
 ready is restarted in the background, with a backoff that
 doubles on each quick death (0.1 s up to 10 s) and resets once it has stayed up for 30 s; one
 that fails to start is started again on the next call that needs it, after the same backoff.
-Its stderr goes to the ``polyhost.sidecar.NAME`` logger, and its last lines into the errors
-that explain a failed start or a crash.
+Its stdout and stderr go to the ``polyhost.sidecar.NAME`` logger, read in bounded chunks: a
+line longer than ``Limits.max_sidecar_line_bytes`` is cut there and marked; the last lines of
+stderr (a bounded tail) go into the errors that explain a failed start or a crash.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -41,17 +44,23 @@ from typing import IO
 
 from .._catalog import SidecarSpec
 from .._errors import RuntimeUnavailableError
+from .._limits import Limits, default_limits
+from ._reaper import CHILD_PREFIX, ERROR_PREFIX
 from ._sidecar_wire import Endpoint, check_serving, wait_serving
 
 __all__ = ["ManagedSidecar", "SidecarStartError"]
 
 _READY_PREFIX = "POLYHOST_SIDECAR_READY"
-_TAIL_LINES = 40
+_REAPER = Path(__file__).with_name("_reaper.py")
+_TAIL_LINES = 40  # stderr lines kept for crash reports (each at most max_sidecar_line_bytes)
+_TAIL_SHOWN = 8  # of which an error message shows the last ...
+_TAIL_LINE_CHARS = 300  # ... each cut to this many characters
+_READ_CHUNK = 65536
+_REAPER_SLACK = 2.0  # seconds the reaper gets past the grace to kill and reap everything
 _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 10.0
 _STABLE_AFTER = 30.0  # seconds up after which a death is not counted as a quick one
 _HEALTH_FAILURES = 3  # failed checks in a row after which a running sidecar is killed
-_PR_SET_PDEATHSIG = 1
 # What a sidecar gets of the host's environment unless its manifest names more (`env_inherit`):
 # enough to find programs and run, none of the host's secrets.
 _BASE_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
@@ -66,8 +75,9 @@ class SidecarStartError(RuntimeUnavailableError):
 class ManagedSidecar:
     """One ``command`` sidecar of a manifest; thread-safe."""
 
-    def __init__(self, name: str, spec: SidecarSpec) -> None:
+    def __init__(self, name: str, spec: SidecarSpec, limits: Limits | None = None) -> None:
         assert spec.command is not None
+        self.limits = limits or default_limits()
         self.name = name
         self.spec = spec
         self.token = secrets.token_urlsafe(32)
@@ -85,14 +95,19 @@ class ManagedSidecar:
         self._tail: deque[str] = deque(maxlen=_TAIL_LINES)
         self._thread: threading.Thread | None = None
         self._readers: list[threading.Thread] = []
+        self._spawn_error = ""  # why the reaper could not start the command
+        self._child: _Child | None = None  # the sidecar under its reaper
 
     # public ------------------------------------------------------------------------------
 
     @property
     def pid(self) -> int | None:
-        """The running process's id, if one runs."""
+        """The running sidecar's process id, if one runs."""
         process = self._process
-        return process.pid if process is not None and process.poll() is None else None
+        if process is None or not self._alive():
+            return None
+        child = self._child
+        return child.pid if child is not None else process.pid
 
     def ready_endpoint(self) -> Endpoint | None:
         """The endpoint if the sidecar is ready and its process alive now; never blocks."""
@@ -132,7 +147,10 @@ class ManagedSidecar:
 
     def _alive(self) -> bool:
         process = self._process
-        return process is not None and process.poll() is None
+        child = self._child
+        # The sidecar itself, not only its reaper: the reaper outlives it by the moment it
+        # takes to kill and reap what the sidecar left, and no call may go out meanwhile.
+        return process is not None and process.poll() is None and not (child and child.ended())
 
     def describe_failure(self) -> str:
         """What went wrong last (with the last lines of its stderr), for error messages."""
@@ -198,7 +216,7 @@ class ManagedSidecar:
                 self._state = "ready"
                 self._cond.notify_all()
         if problem is not None:
-            _stop(process, 0.5)
+            _kill_now(process)
             status = self._ended(process)
             if problem != "closed":
                 self._failed(self._start_problem(problem, status))
@@ -244,9 +262,7 @@ class ManagedSidecar:
                     f"({problem}), so it was killed"
                 )
                 self.log.warning("%s", why)
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                process.wait()
+                _kill_now(process)
                 return why
             return ""
 
@@ -262,6 +278,8 @@ class ManagedSidecar:
         self.log.error("%s", message)
 
     def _start_problem(self, problem: str, status: int) -> str:
+        if self._spawn_error:
+            return f"sidecar {self.name} could not be started: {self._spawn_error}"
         if problem == "exited":
             return (
                 f"sidecar {self.name} exited with {_status(status)} before it was ready"
@@ -299,6 +317,12 @@ class ManagedSidecar:
             "POLYHOST_PARENT_WATCH": "stdin",
         }
         self._tail.clear()
+        self._spawn_error = ""
+        self._set_child(None)
+        if sys.platform == "linux":
+            grace = f"{self.spec.stop_timeout:g}"
+            reaper = [sys.executable, "-I", "-S", str(_REAPER), str(os.getpid()), grace, "--"]
+            command = [*reaper, *command]
         process = subprocess.Popen(  # noqa: S603 (the manifest's own command, no shell)
             command,
             cwd=base,
@@ -307,18 +331,14 @@ class ManagedSidecar:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C in the host's terminal is the host's to handle
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
         with self._cond:
             self._process = process
         self._readers = [
             threading.Thread(
-                target=self._read, args=(stream, level), name=f"{self.name}-output", daemon=True
+                target=self._read, args=(stream, keep), name=f"{self.name}-output", daemon=True
             )
-            for stream, level in (
-                (process.stderr, logging.WARNING),
-                (process.stdout, logging.DEBUG),
-            )
+            for stream, keep in ((process.stderr, True), (process.stdout, False))
         ]
         for reader in self._readers:
             reader.start()
@@ -329,28 +349,112 @@ class ManagedSidecar:
         status = process.wait()
         for reader in self._readers:
             reader.join(timeout=1.0)
+        self._set_child(None)
         with contextlib.suppress(OSError):
             if process.stdin is not None:
                 process.stdin.close()
         return status
 
     def _read(self, stream: IO[bytes] | None, keep: bool) -> None:
-        # Every line goes to the sidecar's logger (at DEBUG: sidecars are chatty); the last
-        # lines of stderr also go into the error that reports a failed start or a crash.
+        """Read one output stream in chunks, line by line; a line is never held past the limit
+        (the rest of it is dropped up to its newline), so memory stays bounded whatever the
+        sidecar writes. Lines of stderr (``keep``) also go into the tail for crash reports."""
         if stream is None:
             return
+        limit = self.limits.max_sidecar_line_bytes
+        line = bytearray()
+        cut = False  # the current line was cut: drop the rest of it
         with contextlib.suppress(OSError, ValueError), stream:
-            for raw in stream:
-                line = raw.decode("utf-8", errors="replace").rstrip()
-                if not line or line.startswith(_READY_PREFIX):
-                    continue
-                if keep:
-                    self._tail.append(line)
-                self.log.debug("[%s] %s", self.name, line)
+            fd = stream.fileno()
+            while data := os.read(fd, _READ_CHUNK):
+                start = 0
+                while start <= len(data):
+                    end = data.find(b"\n", start)
+                    piece = memoryview(data)[start : len(data) if end < 0 else end]
+                    if not cut:
+                        room = limit - len(line)
+                        line += piece[:room]
+                        if len(piece) > room:
+                            cut = True
+                            self._line(line, keep, cut=True)
+                    if end < 0:
+                        break
+                    if not cut:
+                        self._line(line, keep)
+                    line.clear()
+                    cut = False
+                    start = end + 1
+            if line and not cut:
+                self._line(line, keep)
+
+    def _line(self, raw: bytearray, keep: bool, *, cut: bool = False) -> None:
+        line = raw.decode("utf-8", errors="replace").rstrip()
+        if cut:
+            line += f" [cut: longer than {self.limits.max_sidecar_line_bytes} bytes]"
+        if not line or line.startswith(_READY_PREFIX):
+            return
+        if line.startswith(ERROR_PREFIX):
+            self._spawn_error = line.removeprefix(ERROR_PREFIX)
+            return
+        if line.startswith(CHILD_PREFIX):
+            with contextlib.suppress(ValueError):
+                self._set_child(_Child.watch(int(line.removeprefix(CHILD_PREFIX))))
+            return
+        if keep:
+            self._tail.append(line)
+        self._forward(line)
+
+    def _set_child(self, child: _Child | None) -> None:
+        old, self._child = self._child, child
+        if old is not None:
+            old.close()
+
+    def _forward(self, line: str) -> None:
+        """Every line of the sidecar's output goes to its logger here (at DEBUG: sidecars are
+        chatty)."""
+        self.log.debug("[%s] %s", self.name, line)
 
     def _tail_text(self) -> str:
-        lines = list(self._tail)[-8:]
+        lines = [_cut(line, _TAIL_LINE_CHARS) for line in list(self._tail)[-_TAIL_SHOWN:]]
         return (": " + " | ".join(lines)) if lines else ""
+
+
+class _Child:
+    """The sidecar under its reaper: its pid and a pidfd, readable from the moment it exits."""
+
+    def __init__(self, pid: int, fd: int | None) -> None:
+        self.pid = pid
+        self._fd = fd
+        self._poll = select.poll()
+        if fd is not None:
+            self._poll.register(fd, select.POLLIN)
+
+    @classmethod
+    def watch(cls, pid: int) -> _Child:
+        try:
+            return cls(pid, os.pidfd_open(pid))
+        except ProcessLookupError:
+            return cls(pid, None)  # gone already
+        except (OSError, AttributeError):  # no pidfd here: only the reaper is watched
+            return _Unwatched(pid, None)
+
+    def ended(self) -> bool:
+        return self._fd is None or bool(self._poll.poll(0))
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd is not None and fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class _Unwatched(_Child):
+    def ended(self) -> bool:
+        return False
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def free_port() -> int:
@@ -376,6 +480,8 @@ def _status(status: int) -> str:
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace``: on Linux the reaper does both to the sidecar and
+    kills the rest of its processes; it is killed itself only if it does not end in time."""
     if process.poll() is not None:
         return
     with contextlib.suppress(OSError):
@@ -384,13 +490,30 @@ def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
     with contextlib.suppress(ProcessLookupError):
         process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=grace)
+        process.wait(timeout=grace + _REAPER_SLACK)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        process.wait()
+        _kill_group(process)
 
 
-def _die_with_parent() -> None:  # pragma: no cover (runs in the child, before exec)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _kill_now(process: subprocess.Popen[bytes]) -> None:
+    """Kill the sidecar and everything it started, without a grace period."""
+    if process.poll() is not None:
+        return
+    if sys.platform != "linux":
+        _kill_group(process)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGUSR1)  # the reaper's "kill everything now"
+    try:
+        process.wait(timeout=_REAPER_SLACK)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    # The last resort: the process group the host started (the sidecar's own, unless it left it).
+    with contextlib.suppress(OSError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    process.wait()

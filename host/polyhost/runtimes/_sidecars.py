@@ -10,6 +10,7 @@ import grpc
 
 from .._catalog import SidecarSpec
 from .._errors import RuntimeUnavailableError
+from .._limits import Limits, default_limits
 from ._sidecar_process import ManagedSidecar, SidecarStartError
 from ._sidecar_wire import Endpoint, wait_serving
 
@@ -70,7 +71,8 @@ class SidecarManager:
     """Sidecars by name; a manifest that declares a name again with other settings replaces
     the old one (a managed process is stopped)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or default_limits()
         self._lock = threading.Lock()
         self._sidecars: dict[str, Sidecar] = {}
         self._closed = False
@@ -84,7 +86,7 @@ class SidecarManager:
                 return found
             stale = found
             created: Sidecar = (
-                ManagedSidecar(name, spec)
+                ManagedSidecar(name, spec, self.limits)
                 if spec.command is not None
                 else RemoteSidecar(name, spec)
             )

@@ -18,6 +18,7 @@ it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import threading
@@ -25,27 +26,35 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
+from anyio.lowlevel import EventLoopToken
 
 from .._catalog import NodeType
 from .._context import NodeContext
 from .._errors import NodeError, NodeOutputError, NodeTimeoutError, RuntimeUnavailableError
+from .._limits import Limits, default_limits
 from ._wasm_inline import INLINE_SLICE, EventBuffer, InlinePace
+from ._wasm_inspect import ModuleLimits
 from ._wasm_limits import Preopen, WasmGrants, WasmLimits, parse_grants, parse_limits
 
 if TYPE_CHECKING:
     from ._wasm_cache import CachedModule
     from ._wasm_call import CallRequest, GuestFailure, WasmMachine
 
-__all__ = ["WasmRuntime", "check_wasm_node_type"]
+__all__ = ["WasmRuntime", "check_wasm_node_type", "module_limits"]
+
+_T = TypeVar("_T")
 
 # How long past its own timeout a call may take before the adapter gives up on the thread: the
 # epoch check stops running wasm within a tick, but not a guest blocked in a WASI call (reading
-# a FIFO in a granted folder, say). The thread is then abandoned, blocked where it is.
+# a FIFO in a granted folder, say; wasmtime's WASI has no setting to refuse opening one). The
+# thread is then abandoned, blocked where it is: WASI calls run on daemon threads of their own,
+# so an abandoned one never keeps the process from exiting.
 _GRACE = 1.0
 _OUTPUT_ERRORS = frozenset({"wasm_output_too_large", "wasm_invalid_output"})
 
@@ -54,6 +63,7 @@ _OUTPUT_ERRORS = frozenset({"wasm_output_too_large", "wasm_invalid_output"})
 class _Policy:
     """A node type's module path, limits and grants, parsed once."""
 
+    name: str  # the node type's
     module: Path
     limits: WasmLimits
     grants: WasmGrants
@@ -70,8 +80,9 @@ class WasmRuntime:
 
     name = "wasm"
 
-    def __init__(self, *, cache_dir: Path | None = None) -> None:
+    def __init__(self, *, cache_dir: Path | None = None, limits: Limits | None = None) -> None:
         self._cache_dir = cache_dir
+        self._module_limits = module_limits(limits or default_limits())
         self._machines: dict[tuple[bool, bool], WasmMachine] = {}
         self._lock = threading.Lock()
         self._policies: dict[str, tuple[NodeType, _Policy]] = {}
@@ -93,7 +104,10 @@ class WasmRuntime:
                     from ._wasm_call import PoolLimits, WasmMachine  # noqa: PLC0415 (wasmtime)
 
                     found = self._machines[key] = WasmMachine(
-                        self._cache_dir, metered=metered, pool=PoolLimits() if pooled else None
+                        self._cache_dir,
+                        metered=metered,
+                        pool=PoolLimits() if pooled else None,
+                        limits=self._module_limits,
                     )
         return found
 
@@ -123,8 +137,9 @@ class WasmRuntime:
                 inline = self._inline(machine, policy, module, payload, ctx)
                 if inline is not None:
                     return inline
-            log = _ToLoop(lambda level, message: ctx.log(message, level))
-            chunk = _ToLoop(ctx.chunk)
+            token = anyio.lowlevel.current_token()
+            log = _ToLoop(lambda level, message: ctx.log(message, level), token)
+            chunk = _ToLoop(ctx.chunk, token)
             request = CallRequest(
                 module=module,
                 limits=policy.limits,
@@ -143,7 +158,7 @@ class WasmRuntime:
                 self._pace.ran(key, done[1] - log.spent - chunk.spent)
                 return done[0]
             with anyio.fail_after(policy.limits.timeout + _GRACE):
-                done = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+                done = await _on_daemon_thread(call, token)
                 return done[0]
         except GuestFailure as failure:
             raise _node_error(failure, ctx.node_id) from None
@@ -214,7 +229,11 @@ class WasmRuntime:
             raise
         except WasmModuleError as exc:
             raise NodeError(
-                str(exc), node=node_id, code="invalid_wasm_module", field="type", retryable=False
+                f"node type {policy.name}: {exc}",
+                node=node_id,
+                code="invalid_wasm_module",
+                field="type",
+                retryable=False,
             ) from None
 
     def _policy(self, node_type: NodeType, node_id: str) -> _Policy:
@@ -242,6 +261,7 @@ def _parse_policy(node_type: NodeType) -> _Policy:
     limits = parse_limits(node_type.limits)
     pool = PoolLimits()
     return _Policy(
+        name=node_type.type,
         module=base / (node_type.module or ""),
         limits=limits,
         grants=parse_grants(node_type.grants),
@@ -320,18 +340,41 @@ class _ToLoop:
     not spend: it is left out when judging whether the module's calls are short.
     """
 
-    __slots__ = ("sink", "spent")
+    __slots__ = ("sink", "spent", "token")
 
-    def __init__(self, sink: Callable[..., None]) -> None:
+    def __init__(self, sink: Callable[..., None], token: EventLoopToken) -> None:
         self.sink = sink
+        self.token = token
         self.spent = 0.0
 
     def __call__(self, *args: Any) -> None:
         start = time.thread_time()
         try:
-            anyio.from_thread.run_sync(self.sink, *args)
+            anyio.from_thread.run_sync(self.sink, *args, token=self.token)
         finally:
             self.spent += time.thread_time() - start
+
+
+async def _on_daemon_thread(call: Callable[[], _T], token: EventLoopToken) -> _T:
+    """``call()`` on a new daemon thread; a cancel abandons the thread where it is."""
+    done = anyio.Event()
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the awaiting task
+            outcome.append((False, exc))
+        with contextlib.suppress(Exception):  # the event loop may be gone by now
+            anyio.from_thread.run_sync(done.set, token=token)
+
+    threading.Thread(target=run, name="polyhost-wasm-wasi", daemon=True).start()
+    await done.wait()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    result: _T = value
+    return result
 
 
 def _node_error(failure: GuestFailure, node_id: str) -> NodeError:
@@ -354,10 +397,20 @@ def _node_error(failure: GuestFailure, node_id: str) -> NodeError:
 
 # compile-time checks ---------------------------------------------------------------------------
 
-_CHECKED: dict[tuple[str, int, int], list[str]] = {}
+_CHECKED: dict[tuple[str, int, int, ModuleLimits], list[str]] = {}
 
 
-def check_wasm_node_type(node_type: NodeType) -> list[str]:
+def module_limits(limits: Limits) -> ModuleLimits:
+    """The host's limits on wasm modules."""
+    return ModuleLimits(
+        max_bytes=limits.max_wasm_module_bytes,
+        max_functions=limits.max_wasm_functions,
+        max_imports=limits.max_wasm_imports,
+        max_exports=limits.max_wasm_exports,
+    )
+
+
+def check_wasm_node_type(node_type: NodeType, limits: Limits | None = None) -> list[str]:
     """Why a wasm node type cannot run, for the compiler's diagnostics (empty when it can).
 
     Checks the limits and grants, that the module exists, validates, follows one style of the
@@ -381,12 +434,13 @@ def check_wasm_node_type(node_type: NodeType) -> list[str]:
     except OSError as exc:
         problems.append(f"the module {path} cannot be read: {exc.strerror}")
         return problems
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    bounds = module_limits(limits or default_limits())
+    key = (str(path), stat.st_mtime_ns, stat.st_size, bounds)
     if key not in _CHECKED:
         if len(_CHECKED) >= 1024:  # many file versions over a long session: start afresh
             _CHECKED.clear()
-        _CHECKED[key] = _check_module(path)
-    return problems + _CHECKED[key]
+        _CHECKED[key] = _check_module(path, stat.st_size, bounds)
+    return problems + [f"node type {node_type.type}: {problem}" for problem in _CHECKED[key]]
 
 
 @functools.cache
@@ -399,18 +453,21 @@ def _validation_engine() -> Any:
     return engine
 
 
-def _check_module(path: Path) -> list[str]:
+def _check_module(path: Path, size: int, bounds: ModuleLimits) -> list[str]:
     from wasmtime import Module, WasmtimeError  # noqa: PLC0415 (on first check only)
 
     from ._wasm_call import summary  # noqa: PLC0415 (loads wasmtime)
     from ._wasm_inspect import abi_problems, inspect_module  # noqa: PLC0415
 
     try:
+        bounds.check_size(size)  # before reading a byte of it
         data = path.read_bytes()
     except OSError as exc:
         return [f"the module {path} cannot be read: {exc.strerror}"]
+    except ValueError as exc:
+        return [f"{path.name}: {exc}"]
     try:
-        info = inspect_module(data)
+        info = inspect_module(data, bounds)
     except ValueError as exc:
         return [f"{path.name}: {exc}"]
     try:

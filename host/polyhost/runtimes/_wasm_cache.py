@@ -8,7 +8,11 @@ new wasmtime never loads stale code, and two hosts (or two versions) can share t
 Hashing a large module costs milliseconds, so, like Python's ``.pyc`` files, a small index
 record keyed by the module's path, size and mtime (nanoseconds) remembers its digest and what
 it imports and exports: a cold start of an unchanged module reads neither the module nor its
-hash. A module rewritten in place gets a new mtime and so a new record.
+hash. A module rewritten in place gets a new mtime and so a new record. The record also keeps
+the module's counts of functions, imports and exports, so the host's limits are checked on a
+cache hit too, and whether the module fits the instance pool: a module that does not is sent to
+the engine without a pool at once, instead of being compiled for the pool in vain each time a
+process starts.
 
 An entry is written to a temporary file and renamed into place, so readers never see half of one.
 It is wasmtime's serialized module followed by a trailer (a magic string, the payload's length
@@ -35,7 +39,7 @@ from typing import Any
 
 from wasmtime import Engine, InstancePre, Linker, Module, WasmtimeError
 
-from ._wasm_inspect import ModuleInfo, abi_problems, inspect_module
+from ._wasm_inspect import ModuleInfo, ModuleLimitError, ModuleLimits, abi_problems, inspect_module
 
 __all__ = ["CachedModule", "ModuleCache", "OutsidePoolError", "WasmModuleError"]
 
@@ -44,7 +48,12 @@ _MAGIC = b"polyhost-cwasm-2"
 
 
 class WasmModuleError(ValueError):
-    """A module that cannot be loaded: missing, invalid, or outside the guest ABI."""
+    """A module that cannot be loaded: missing, invalid, outside the guest ABI, or past one of
+    the host's limits (``limit`` names it)."""
+
+    def __init__(self, message: str, *, limit: str | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class OutsidePoolError(WasmModuleError):
@@ -85,8 +94,12 @@ class ModuleCache:
         fingerprint: str,
         *,
         max_entries: int = 256,
+        limits: ModuleLimits | None = None,
+        pooled: bool = False,
     ) -> None:
         self._engine = engine
+        self._limits = limits or ModuleLimits()
+        self._pooled = pooled
         self._linker = linker
         self._directory = directory
         self._fingerprint = fingerprint
@@ -117,6 +130,10 @@ class ModuleCache:
         if found is not None:
             self.stats.memory_hits += 1
             return found
+        try:
+            self._limits.check_size(stat.st_size)
+        except ModuleLimitError as exc:
+            raise WasmModuleError(f"{path.name}: {exc}", limit=exc.limit) from None
         with self._lock:
             found = self._entries.get(key)
             if found is None:
@@ -149,7 +166,8 @@ class ModuleCache:
         indexed = self._read_index(record) if record is not None else None
         module: Module | None = None
         if indexed is not None:
-            digest, info = indexed
+            digest, info, outside_pool = indexed
+            self._check(path, info, outside_pool)
             entry = self._entry_for(digest)
             module = self._read_entry(entry) if entry is not None else None
             if module is not None:
@@ -160,22 +178,42 @@ class ModuleCache:
             except OSError as exc:
                 raise WasmModuleError(f"cannot read the module {path}: {exc.strerror}") from None
             try:
-                info = inspect_module(data)
+                info = inspect_module(data, self._limits)
+            except ModuleLimitError as exc:
+                raise WasmModuleError(f"{path.name}: {exc}", limit=exc.limit) from None
             except ValueError as exc:
                 raise WasmModuleError(f"{path.name}: {exc}") from None
             problems = abi_problems(info)
             if problems:
                 raise WasmModuleError(f"{path.name}: {'; '.join(problems)}")
             digest = hashlib.sha256(data).hexdigest()
-            module = self._compiled(data, digest, path, try_disk=indexed is None)
+            try:
+                if self._pooled and not info.fits_pool():
+                    raise OutsidePoolError(f"{path.name}: too many functions for a pool slot")
+                module = self._compiled(data, digest, path, try_disk=indexed is None)
+            except OutsidePoolError:
+                if record is not None:
+                    self._write_index(record, digest, info, outside_pool=True)
+                raise
             if record is not None:
-                self._write_index(record, digest, info)
+                self._write_index(
+                    record, digest, info, outside_pool=False if self._pooled else None
+                )
         try:
             pre = self._linker.instantiate_pre(module)
         except WasmtimeError as exc:
             raise WasmModuleError(f"{path.name}: cannot link: {_first_line(exc)}") from None
         initialize = info.style == "reactor" and info.exports.get("_initialize") == "function"
         return CachedModule(module, pre, info, path.name, initialize)
+
+    def _check(self, path: Path, info: ModuleInfo, outside_pool: bool | None) -> None:
+        """A module known from the index: within the limits, and fit for this engine."""
+        try:
+            self._limits.check(info)
+        except ModuleLimitError as exc:
+            raise WasmModuleError(f"{path.name}: {exc}", limit=exc.limit) from None
+        if self._pooled and (outside_pool or not info.fits_pool()):
+            raise OutsidePoolError(f"{path.name}: needs more than a pool slot holds")
 
     def _compiled(self, data: bytes, digest: str, path: Path, *, try_disk: bool) -> Module:
         entry = self._entry_for(digest)
@@ -206,21 +244,27 @@ class ModuleCache:
         key = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self._fingerprint}"
         return self._directory / "index" / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
 
-    def _read_index(self, record: Path) -> tuple[str, ModuleInfo] | None:
+    def _read_index(self, record: Path) -> tuple[str, ModuleInfo, bool | None] | None:
         try:
             found = json.loads(record.read_bytes())
             digest = found["digest"]
             info = _info_from_json(found["info"])
+            outside_pool = found.get("outside_pool")
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
             return None  # damaged: the module is read and hashed, and the record rewritten
         if not isinstance(digest, str) or len(digest) != 64 or abi_problems(info):
             return None
-        return digest, info
+        return digest, info, outside_pool if isinstance(outside_pool, bool) else None
 
-    def _write_index(self, record: Path, digest: str, info: ModuleInfo) -> None:
-        document = {"digest": digest, "info": _info_to_json(info)}
+    def _write_index(
+        self, record: Path, digest: str, info: ModuleInfo, *, outside_pool: bool | None
+    ) -> None:
+        if outside_pool is None:  # an engine without a pool cannot tell: keep what is known
+            known = self._read_index(record)
+            outside_pool = known[2] if known is not None else None
+        document = {"digest": digest, "info": _info_to_json(info), "outside_pool": outside_pool}
         try:
             _write_atomically(record, [json.dumps(document).encode()])
         except OSError as exc:
@@ -280,6 +324,9 @@ def _info_to_json(info: ModuleInfo) -> dict[str, object]:
     return {
         "imports": [list(item) for item in info.imports],
         "exports": info.exports,
+        "functions": info.functions,
+        "export_count": info.export_count,
+        "exported_functions": info.exported_functions,
         "signatures": None
         if info.signatures is None
         else {name: [list(ins), list(outs)] for name, (ins, outs) in signatures.items()},
@@ -292,6 +339,9 @@ def _info_from_json(found: dict[str, Any]) -> ModuleInfo:
     return ModuleInfo(
         imports=[(str(m), str(n), str(k)) for m, n, k in found["imports"]],
         exports={str(name): str(kind) for name, kind in dict(found["exports"]).items()},
+        functions=int(found["functions"]),
+        export_count=int(found["export_count"]),
+        exported_functions=int(found["exported_functions"]),
         signatures=None
         if signatures is None
         else {

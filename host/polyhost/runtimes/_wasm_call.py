@@ -46,6 +46,7 @@ from ._wasm_ffi import (
     watch,
 )
 from ._wasm_host import CURRENT, CallRequest, CallState, emit, host_chunk, host_log
+from ._wasm_inspect import ModuleLimits
 from ._wasm_limits import EpochTicker, deadline_check
 from ._wasm_results import (
     GuestFailure,
@@ -93,7 +94,12 @@ class WasmMachine:
     """
 
     def __init__(
-        self, cache_dir: Path | None, *, metered: bool = False, pool: PoolLimits | None = None
+        self,
+        cache_dir: Path | None,
+        *,
+        metered: bool = False,
+        pool: PoolLimits | None = None,
+        limits: ModuleLimits | None = None,
     ) -> None:
         self.metered = metered
         config = Config()
@@ -112,7 +118,12 @@ class WasmMachine:
             "polyhost", "chunk", FuncType([i32, i32], []), host_chunk, access_caller=True
         )
         self.cache = ModuleCache(
-            self.engine, self.linker, cache_dir, engine_fingerprint(metered=metered)
+            self.engine,
+            self.linker,
+            cache_dir,
+            engine_fingerprint(metered=metered),
+            limits=limits,
+            pooled=self.pool is not None,
         )
         self.ticker = EpochTicker(self.engine)
         # wasmtime's handles must be freed before the interpreter tears its modules down, or

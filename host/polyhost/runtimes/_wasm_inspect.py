@@ -2,7 +2,9 @@
 
 The compiler checks every wasm node type before a run (without compiling the module, which can
 take seconds for a large guest), and the runtime uses the same reading to pick the call style.
-Only the sections that matter are decoded: types, imports, functions and exports.
+Only the sections that matter are decoded: types, imports, functions and exports. The counts
+of functions, imports and exports are checked against the host's limits (``ModuleLimits``) as
+each section's count is read, before anything is compiled.
 """
 
 from __future__ import annotations
@@ -10,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["ModuleInfo", "abi_problems", "inspect_module"]
+from .._errors import LimitExceededError
+
+__all__ = [
+    "ModuleInfo",
+    "ModuleLimitError",
+    "ModuleLimits",
+    "abi_problems",
+    "inspect_module",
+]
 
 Style = Literal["reactor", "command"]
 WASI_MODULE = "wasi_snapshot_preview1"
@@ -29,6 +39,47 @@ _EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 _KINDS = {0: "function", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 Signature = tuple[tuple[int, ...], tuple[int, ...]]
+# The exports whose kinds and signatures matter to the guest ABI; others are only counted.
+ABI_EXPORTS = frozenset({*_EXPECTED, "memory"})
+# wasmtime's pooling allocator refuses modules whose instance state (some 32 bytes per imported
+# or escaping function) passes its per-instance size, 1 MiB by default. Past this estimate a
+# module goes to the engine without a pool before it is compiled for one in vain.
+_POOL_INSTANCE_BUDGET = 768 * 1024
+_BYTES_PER_FUNC_REF = 32
+
+
+class ModuleLimitError(LimitExceededError, ValueError):
+    """A module past one of the host's limits; ``limit`` names the ``Limits`` field.
+
+    Also a ``ValueError``, as every other reason a module cannot be used is."""
+
+    def __init__(self, limit: str, value: int, found: int, what: str) -> None:
+        super().__init__(limit, value, f"the module has {found:,} {what}")
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleLimits:
+    """The host's limits on a module, checked from its sections (``Limits.max_wasm_*``)."""
+
+    max_bytes: int = 128 * 1024 * 1024
+    max_functions: int = 50_000
+    max_imports: int = 10_000
+    max_exports: int = 10_000
+
+    def check_size(self, size: int) -> None:
+        if size > self.max_bytes:
+            raise ModuleLimitError("max_wasm_module_bytes", self.max_bytes, size, "bytes")
+
+    def check(self, info: ModuleInfo) -> None:
+        """``ModuleLimitError`` for a module (read now, or from the cache's index) past a limit."""
+        self._count("max_wasm_imports", self.max_imports, len(info.imports), "imports")
+        self._count("max_wasm_functions", self.max_functions, info.functions, "functions")
+        self._count("max_wasm_exports", self.max_exports, info.export_count, "exports")
+
+    @staticmethod
+    def _count(limit: str, value: int, found: int, what: str) -> None:
+        if found > value:
+            raise ModuleLimitError(limit, value, found, what)
 
 
 @dataclass(slots=True)
@@ -39,6 +90,15 @@ class ModuleInfo:
     imports: list[tuple[str, str, str]] = field(default_factory=list)  # module, name, kind
     exports: dict[str, str] = field(default_factory=dict)  # name -> kind
     signatures: dict[str, Signature] | None = field(default_factory=dict)  # funcs by name
+    functions: int = 0  # imported and defined
+    export_count: int = 0  # all exports (``exports`` may hold only the ABI's)
+    exported_functions: int = 0
+
+    def fits_pool(self) -> bool:
+        """False when the module surely needs more instance state than a pool slot holds."""
+        imported = sum(1 for _, _, kind in self.imports if kind == "function")
+        estimate = _BYTES_PER_FUNC_REF * (imported + self.exported_functions)
+        return estimate <= _POOL_INSTANCE_BUDGET
 
     @property
     def style(self) -> Style | None:
@@ -106,8 +166,11 @@ class _Reader:
             self.uleb()
 
 
-def inspect_module(data: bytes) -> ModuleInfo:
-    """The imports and exports of a core module; ``ValueError`` when it is not one."""
+def inspect_module(data: bytes, limits: ModuleLimits | None = None) -> ModuleInfo:
+    """The imports and exports of a core module; ``ValueError`` when it is not one,
+    ``ModuleLimitError`` (before reading further) when it is past one of ``limits``."""
+    limits = limits or ModuleLimits()
+    limits.check_size(len(data))
     if data[:4] != b"\0asm":
         raise ValueError("not a WebAssembly binary (no \\0asm header)")
     if data[4:8] != b"\x01\x00\x00\x00":
@@ -128,16 +191,25 @@ def inspect_module(data: bytes) -> ModuleInfo:
         if section == 1:
             types = _types(body)
         elif section == 2:
-            _imports(body, info, func_types)
+            _imports(body, info, func_types, limits)
         elif section == 3:
-            func_types.extend(body.uleb() for _ in range(body.uleb()))
+            count = body.uleb()
+            info.functions = len(func_types) + count
+            limits.check(info)
+            func_types.extend(body.uleb() for _ in range(count))
         elif section == 7:
-            for _ in range(body.uleb()):
+            info.export_count = body.uleb()
+            limits.check(info)
+            for _ in range(info.export_count):
                 name, kind, index = body.name(), body.byte(), body.uleb()
-                info.exports[name] = _KINDS.get(kind, "unknown")
                 if kind == 0:
-                    exported_funcs[name] = index
+                    info.exported_functions += 1
+                if name in ABI_EXPORTS:
+                    info.exports[name] = _KINDS.get(kind, "unknown")
+                    if kind == 0:
+                        exported_funcs[name] = index
         reader.pos = body.end
+    info.functions = max(info.functions, len(func_types))
     if types is None:
         info.signatures = None
     else:
@@ -152,8 +224,11 @@ def inspect_module(data: bytes) -> ModuleInfo:
     return info
 
 
-def _imports(body: _Reader, info: ModuleInfo, func_types: list[int]) -> None:
-    for _ in range(body.uleb()):
+def _imports(body: _Reader, info: ModuleInfo, func_types: list[int], limits: ModuleLimits) -> None:
+    count = body.uleb()
+    if count > limits.max_imports:
+        raise ModuleLimitError("max_wasm_imports", limits.max_imports, count, "imports")
+    for _ in range(count):
         module, name, kind = body.name(), body.name(), body.byte()
         info.imports.append((module, name, _KINDS.get(kind, "unknown")))
         if kind == 0:

@@ -163,6 +163,7 @@ class EpochTicker:
         self.period = period
         self._active = 0
         self._closed = False
+        self._stopped = False  # no tick after this: the engine is about to be closed
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -190,10 +191,13 @@ class EpochTicker:
             self._active -= 1
 
     def close(self) -> None:
-        """Stop the thread once no guest runs; idempotent.
+        """Stop the thread; idempotent. After this no tick reaches the engine, which may then
+        be closed.
 
         Guests still running (calls abandoned by a cancel) keep the ticks coming until they
         stop at their next one, so none is left spinning; this waits for that a little while.
+        A guest blocked outside wasm (a WASI read of a FIFO) gets no tick anyway: the ticks stop
+        after that while, whatever still runs.
         """
         with self._wake:
             self._closed = True
@@ -201,17 +205,23 @@ class EpochTicker:
         thread = self._thread
         if thread is not None:
             thread.join(timeout=1.0)
+        with self._wake:
+            self._stopped = True
 
     def _run(self) -> None:
         while True:
             with self._wake:
                 while self._active == 0 and not self._closed:
                     self._wake.wait()
-                if self._active == 0:
+                if self._active == 0 or self._stopped:
                     self._thread = None
                     return
             time.sleep(self.period)
-            self._engine.increment_epoch()
+            with self._wake:  # close() cannot return between this check and the tick
+                if self._stopped:
+                    self._thread = None
+                    return
+                self._engine.increment_epoch()
 
 
 def deadline_check(

@@ -7,6 +7,7 @@ from typing import Any
 
 from wasmtime import Trap, WasmtimeError
 
+from .._codes import user_code, user_field
 from ._wasm_limits import WasmLimits
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "too_large",
     "trap_kind",
 ]
+
+_MESSAGE_CHARS = 4096
 
 
 class GuestFailure(Exception):
@@ -78,14 +81,12 @@ def _json(raw: bytes | bytearray, what: str) -> Any:
 def _guest_error(error: Any) -> GuestFailure:
     if not isinstance(error, dict):
         error = {"message": str(error)}
-    code = error.get("code")
     message = error.get("message")
-    valid_code = isinstance(code, str) and 0 < len(code) <= 64 and code.isidentifier()
-    return GuestFailure(
-        code if valid_code else "wasm_error",
-        str(message)[:4096] if message is not None else "the guest reported an error",
-        retryable=True,
-    )
+    text = str(message)[:_MESSAGE_CHARS] if message is not None else "the guest reported an error"
+    given = error.get("code")
+    code, note = user_code(given, "wasm_error") if given is not None else ("wasm_error", "")
+    field, field_note = user_field(error.get("field"))
+    return GuestFailure(code, text + note + field_note, field=field, retryable=True)
 
 
 def _preview(value: Any) -> str:

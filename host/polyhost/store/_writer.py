@@ -295,11 +295,32 @@ class BatchWriter:
                     conn.executemany(sql, rows)
                 conn.execute("COMMIT")
                 return
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, ValueError) as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                if attempt == _BUSY_RETRIES or not _is_busy(exc):
+                if isinstance(exc, sqlite3.Error) and _is_busy(exc):
+                    if attempt == _BUSY_RETRIES:
+                        raise
+                    continue
+                if sum(len(rows) for _, rows in segments) <= 1:
                     raise
+                # One row the database refuses (a constraint, a trigger) must not cost the
+                # others of the batch, which may belong to other runs: each goes on its own.
+                self._keep(exc)
+                self._commit_rows(conn, segments)
+                return
+
+    def _commit_rows(self, conn: sqlite3.Connection, segments: list[_Segment]) -> None:
+        for sql, rows in segments:
+            for row in rows:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute(sql, row)
+                    conn.execute("COMMIT")
+                except (sqlite3.Error, ValueError) as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    self._keep(exc)
 
     def _encode(self, items: list[_Item]) -> list[_Segment]:
         # Order only matters among rows of one table (runs: started before finished; nodes:
@@ -323,7 +344,17 @@ class BatchWriter:
 
 
 def _dumps(value: Any) -> str:
-    return _ENCODE(value)
+    text = _ENCODE(value)
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a handler's log line or error message) is not UTF-8, and SQLite
+        # would refuse the whole batch for it: it is stored as U+FFFD instead. Node outputs
+        # never get here; the engine refuses them first.
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def _dumps_or_null(value: Any) -> str | None:

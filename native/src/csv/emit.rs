@@ -18,6 +18,11 @@ pub enum Emitter {
         max_rows: u64,
         /// Advice for the too-many-rows message.
         advice: &'static str,
+        /// A lower bound of the rows' size as compact JSON, and the most allowed.
+        bytes: u64,
+        max_bytes: u64,
+        /// `"name":` and a comma for every column.
+        key_bytes: u64,
     },
     File {
         columns: Vec<String>,
@@ -27,7 +32,9 @@ pub enum Emitter {
 }
 
 impl Emitter {
-    /// Rows of `columns` for `output`, or inline up to `max_rows`.
+    /// Rows of `columns` for `output`, or inline up to `max_rows` rows and `max_bytes`
+    /// bytes (the host's output limit: rows past it are refused as they come, before
+    /// they take memory).
     ///
     /// # Errors
     /// `io_error` when the output file cannot be created.
@@ -35,18 +42,23 @@ impl Emitter {
         output: Option<&OutputSpec>,
         columns: Vec<String>,
         max_rows: u64,
+        max_bytes: u64,
         advice: &'static str,
     ) -> Result<Self, NodeFailure> {
         Ok(match output {
             None => Emitter::Inline {
+                key_bytes: columns.iter().map(|c| c.len() as u64 + 4).sum(),
                 columns,
                 rows: Vec::new(),
                 max_rows,
                 advice,
+                bytes: 0,
+                max_bytes,
             },
             Some(output) => Emitter::File {
                 writer: Box::new(RowWriter::create(
                     &output.path,
+                    "output",
                     output.format,
                     b',',
                     &columns,
@@ -72,15 +84,32 @@ impl Emitter {
                 rows,
                 max_rows,
                 advice,
+                bytes,
+                max_bytes,
+                key_bytes,
             } => {
                 if rows.len() as u64 >= *max_rows {
                     return Err(too_many_rows(*max_rows, advice));
                 }
+                *bytes += 2 + *key_bytes;
                 let row: Map<String, Value> = columns
                     .iter()
                     .zip(cells)
-                    .map(|(name, cell)| (name.clone(), cell.to_json()))
+                    .map(|(name, cell)| {
+                        *bytes += json_size(&cell);
+                        (name.clone(), cell.to_json())
+                    })
                     .collect();
+                if *bytes > *max_bytes {
+                    return Err(NodeFailure::new(
+                        codes::INVALID_OUTPUT,
+                        format!(
+                            "the rows to return inline pass the output limit of {max_bytes} \
+                             bytes (max_output_bytes) at row {}; {advice}",
+                            rows.len() + 1
+                        ),
+                    ));
+                }
                 rows.push(Value::Object(row));
                 Ok(())
             }
@@ -115,6 +144,17 @@ impl Emitter {
         }
         map.insert("skipped".into(), skipped.into());
         Ok(Value::Object(map))
+    }
+}
+
+/// A lower bound of the size of `cell` as JSON.
+fn json_size(cell: &Cell<'_>) -> u64 {
+    match cell {
+        Cell::Null | Cell::Bool(true) => 4,
+        Cell::Bool(false) => 5,
+        Cell::Int(i) => u64::from(i.unsigned_abs().checked_ilog10().unwrap_or(0)) + 1,
+        Cell::Float(_) => 3,
+        Cell::Str(s) => s.len() as u64 + 2,
     }
 }
 

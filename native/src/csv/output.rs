@@ -5,7 +5,7 @@
 //! append goes straight to the target.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{json, Value};
 
 use super::types::{Cell, Scalar};
+use crate::files;
 use crate::node::NodeFailure;
 use crate::params::{absolute_path, wrong_type};
 
@@ -192,27 +193,25 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 impl RowWriter {
-    /// Creates (or, with `append`, extends) `path` for rows of `columns`. A CSV file gets a
-    /// header row unless it is appended to and not empty.
+    /// Creates (or, with `append`, extends) `path`, the parameter `field`, for rows of
+    /// `columns`. A CSV file gets a header row unless it is appended to and not empty.
     ///
     /// # Errors
-    /// `io_error` when the file cannot be created.
+    /// `invalid_path` when `path` is a FIFO, socket, device or folder; `io_error` when the
+    /// file cannot be created.
     ///
     /// # Panics
     /// Never: column names always serialize.
     pub fn create(
         path: &Path,
+        field: &str,
         format: Format,
         delimiter: u8,
         columns: &[String],
         append: bool,
     ) -> Result<Self, NodeFailure> {
         let (file, temp, header) = if append {
-            let file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(path)
-                .map_err(|e| NodeFailure::io("open", path, &e))?;
+            let file = files::open_append(path, field)?;
             let empty = file
                 .metadata()
                 .map_err(|e| NodeFailure::io("open", path, &e))?
@@ -220,8 +219,10 @@ impl RowWriter {
                 == 0;
             (file, None, empty)
         } else {
+            // Renaming over a FIFO or device would replace it: refuse those.
+            files::check_target(path, field)?;
             let temp = temp_path(path);
-            let file = File::create(&temp).map_err(|e| NodeFailure::io("create", path, &e))?;
+            let file = files::create_new(&temp, path, field)?;
             (file, Some(temp), true)
         };
         let out = BufWriter::with_capacity(256 * 1024, file);
@@ -386,7 +387,7 @@ mod tests {
             ),
         ] {
             let path = dir.join("out");
-            let mut w = RowWriter::create(&path, format, b',', &columns, false).unwrap();
+            let mut w = RowWriter::create(&path, "output", format, b',', &columns, false).unwrap();
             for row in &rows {
                 w.write(row).unwrap();
             }
@@ -400,7 +401,8 @@ mod tests {
     fn an_unfinished_file_leaves_nothing() {
         let dir = temp_dir("unfinished");
         let path = dir.join("out.csv");
-        let mut w = RowWriter::create(&path, Format::Csv, b',', &["a".into()], false).unwrap();
+        let mut w =
+            RowWriter::create(&path, "output", Format::Csv, b',', &["a".into()], false).unwrap();
         w.write(&[Scalar::Int(1)]).unwrap();
         drop(w);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);

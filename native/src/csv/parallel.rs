@@ -72,11 +72,12 @@ fn range_starts(pass: &Pass<'_>, parts: usize) -> Result<Vec<u64>, NodeFailure> 
         return Ok(starts);
     }
     let path = &pass.options.path;
-    let mut file = std::fs::File::open(path).map_err(|e| NodeFailure::io("open", path, &e))?;
+    let mut file = pass.options.open_file()?;
     for k in 1..parts as u64 {
         let target = table.data_start + data * k / parts as u64;
-        let found =
-            next_line_start(&mut file, target).map_err(|e| NodeFailure::io("read", path, &e))?;
+        let found = next_line_start(&mut file, target, pass.options.limits.max_csv_record_bytes)
+            .map_err(|e| NodeFailure::io("read", path, &e))?;
+        pass.ctx.check()?;
         match found {
             Some(start) if start > *starts.last().expect("not empty") && start < table.len => {
                 starts.push(start);

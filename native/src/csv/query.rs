@@ -17,7 +17,7 @@ use super::predicate::{self, Predicate};
 use super::scan::{Flow, Pass, Sink, Slots, Stats};
 use super::source::{option_schemas, CsvOptions, Table};
 use super::types::{Cell, Scalar};
-use crate::node::{NativeNode, NodeCtx, NodeFailure};
+use crate::node::{NativeLimits, NativeNode, NodeCtx, NodeFailure};
 use crate::params::Params;
 
 const ADVICE: &str = "set `limit`, or write the rows to a file with `output`";
@@ -39,9 +39,9 @@ struct Spec {
 }
 
 impl Spec {
-    fn from_params(params: Value) -> Result<Self, NodeFailure> {
+    fn from_params(params: Value, ctx: &NodeCtx) -> Result<Self, NodeFailure> {
         let mut p = Params::new(params)?;
-        let options = CsvOptions::from_params(&mut p)?;
+        let options = CsvOptions::from_params(&mut p)?.guarded(ctx);
         let mut aggregate = Vec::new();
         for (name, spec) in p.opt_object("aggregate")?.unwrap_or_default() {
             aggregate.push(aggregate_spec(name, spec)?);
@@ -157,7 +157,7 @@ fn compile_filter(
     let Some(source) = &spec.filter else {
         return Ok(None);
     };
-    let ast = predicate::parse(source)?;
+    let ast = predicate::parse(source, spec.options.limits.max_csv_where_depth)?;
     for name in ast.columns() {
         if let Some(col) = table.column(name) {
             slots.add(table, col);
@@ -252,7 +252,13 @@ fn run_rows(
     )?;
     let order_slots: Vec<usize> = order_cols.iter().map(|&c| slots.add(table, c)).collect();
     let inline = spec.output.is_none();
-    let mut emitter = Emitter::new(spec.output.as_ref(), columns, spec.max_inline(), ADVICE)?;
+    let mut emitter = Emitter::new(
+        spec.output.as_ref(),
+        columns,
+        spec.max_inline(),
+        spec.options.limits.max_output_bytes,
+        ADVICE,
+    )?;
     let mut stats = Stats::default();
     let pass = Pass {
         options: &spec.options,
@@ -376,7 +382,13 @@ fn run_grouped(
     if let Some(limit) = spec.limit {
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     }
-    let mut emitter = Emitter::new(spec.output.as_ref(), columns, u64::MAX, ADVICE)?;
+    let mut emitter = Emitter::new(
+        spec.output.as_ref(),
+        columns,
+        u64::MAX,
+        spec.options.limits.max_output_bytes,
+        ADVICE,
+    )?;
     for row in &rows {
         emitter.push(project.iter().map(|&i| row[i].as_cell()))?;
     }
@@ -460,8 +472,20 @@ impl NativeNode for CsvQuery {
         })
     }
 
+    /// A constant `where` is parsed when the workflow compiles: a syntax error or one
+    /// nested too deep is a diagnostic, not a failed run.
+    fn check(&self, params: &Value, limits: &NativeLimits) -> Vec<NodeFailure> {
+        match params.get("where") {
+            Some(Value::String(source)) => predicate::parse(source, limits.max_csv_where_depth)
+                .err()
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn run(&self, params: Value, ctx: &NodeCtx) -> Result<Value, NodeFailure> {
-        let spec = Spec::from_params(params)?;
+        let spec = Spec::from_params(params, ctx)?;
         let table = spec.options.open()?;
         let mut slots = Slots::default();
         let filter = compile_filter(&spec, &table, &mut slots)?;

@@ -84,7 +84,7 @@ impl NativeNode for CsvRead {
 
     fn run(&self, params: Value, ctx: &NodeCtx) -> Result<Value, NodeFailure> {
         let mut p = Params::new(params)?;
-        let options = CsvOptions::from_params(&mut p)?;
+        let options = CsvOptions::from_params(&mut p)?.guarded(ctx);
         let limit = p.opt_u64("limit")?;
         let offset = p.opt_u64("offset")?.unwrap_or(0);
         let max_rows = p.opt_u64("max_rows")?.unwrap_or(MAX_INLINE_ROWS);
@@ -100,6 +100,7 @@ impl NativeNode for CsvRead {
             None,
             table.names.clone(),
             max_rows,
+            options.limits.max_output_bytes,
             "read fewer with `limit`, or use csv.query with `output` to filter or write them to a file",
         )?;
         let mut stats = Stats::default();

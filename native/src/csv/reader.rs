@@ -3,17 +3,35 @@
 //! A line without the quote character is split where it lies in the read buffer (the fast
 //! path: one pass, eight bytes at a time, finds its end and its delimiters). A line with a quote
 //! goes through a small state machine that unescapes into a scratch buffer and may span
-//! several physical lines. Rules: `\n` or `\r\n` ends a record; blank lines are skipped; a
-//! quote opens a quoted field only at the start of a field (elsewhere it is a plain
-//! character); `""` inside a quoted field is one quote; characters after a closing quote
-//! are kept, as Python's csv module does; end of file inside a quoted field is an error.
+//! several physical lines. Rules: `\n`, `\r\n` or a bare `\r` ends a record (one file may
+//! mix them, as in rust-csv and Python's csv module); blank lines are skipped; a quote
+//! opens a quoted field only at the start of a field (elsewhere it is a plain character);
+//! `""` inside a quoted field is one quote; characters after a closing quote are kept, as
+//! Python's csv module does; end of file inside a quoted field is an error.
+//!
+//! Memory is bounded by the record limit, not the input: a record longer than
+//! `max_record` bytes or with more than `max_fields` fields is an error as soon as the
+//! reader has seen that much of it. A reader given a cancel flag checks it before every
+//! read, so a cancel lands after at most one buffer of work.
 //!
 //! A reader may start anywhere a record starts and stop before the first record that
 //! starts at or after `limit`, which lets a file be read as several byte ranges at once.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use memchr::{memchr, memchr_iter};
+
+/// The line breaks in `chunk`, part of a quoted field that a quote follows: every `\n`,
+/// and every `\r` not followed by `\n`.
+fn line_breaks(chunk: &[u8]) -> u64 {
+    let lf = memchr_iter(b'\n', chunk).count();
+    let cr = memchr_iter(b'\r', chunk)
+        .filter(|&j| chunk.get(j + 1) != Some(&b'\n'))
+        .count();
+    (lf + cr) as u64
+}
 
 /// Bytes read per `read` call; the buffer grows past it only for longer records.
 const BLOCK: usize = 256 * 1024;
@@ -56,6 +74,16 @@ pub enum RowError {
         line: u64,
         field: usize,
     },
+    /// The record starting on `line` is longer than the reader's `max_record` bytes.
+    TooLong {
+        line: u64,
+    },
+    /// The record starting on `line` has more than the reader's `max_fields` fields.
+    TooManyFields {
+        line: u64,
+    },
+    /// The cancel flag was set.
+    Cancelled,
 }
 
 impl From<io::Error> for RowError {
@@ -120,6 +148,9 @@ pub struct RowReader<R> {
     ends: Vec<u32>,
     scratch: Vec<u8>,
     transcoded: Vec<u8>,
+    max_record: usize,
+    max_fields: usize,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 /// What the quoted-record state machine found.
@@ -155,7 +186,27 @@ impl<R: Read> RowReader<R> {
             ends: Vec::with_capacity(32),
             scratch: Vec::new(),
             transcoded: Vec::new(),
+            max_record: usize::MAX / 4,
+            max_fields: usize::MAX,
+            cancel: None,
         }
+    }
+
+    /// The same reader, refusing records longer than `max_record` bytes or with more than
+    /// `max_fields` fields, and stopping once `cancel` is set.
+    #[must_use]
+    pub fn guarded(
+        mut self,
+        max_record: u64,
+        max_fields: u64,
+        cancel: Option<Arc<AtomicBool>>,
+    ) -> Self {
+        // Capped so that the buffer sizes computed from it cannot overflow.
+        self.max_record =
+            usize::try_from(max_record).map_or(usize::MAX / 4, |m| m.min(usize::MAX / 4));
+        self.max_fields = usize::try_from(max_fields).unwrap_or(usize::MAX);
+        self.cancel = cancel;
+        self
     }
 
     /// The file offset of the next unread byte: after a reader stopped at its limit, where
@@ -179,8 +230,8 @@ impl<R: Read> RowReader<R> {
     /// Skips a UTF-8 byte order mark at the current position.
     ///
     /// # Errors
-    /// When reading fails.
-    pub fn skip_bom(&mut self) -> io::Result<()> {
+    /// When reading fails, or on a cancel.
+    pub fn skip_bom(&mut self) -> Result<(), RowError> {
         while self.len - self.pos < 3 && !self.eof {
             self.fill()?;
         }
@@ -190,8 +241,16 @@ impl<R: Read> RowReader<R> {
         Ok(())
     }
 
-    /// Keeps the unconsumed bytes, growing the buffer when they fill it, and reads more.
-    fn fill(&mut self) -> io::Result<()> {
+    /// Keeps the unconsumed bytes, growing the buffer when they fill it (up to just past
+    /// the record limit), and reads more.
+    fn fill(&mut self) -> Result<(), RowError> {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+        {
+            return Err(RowError::Cancelled);
+        }
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.len, 0);
             self.base += self.pos as u64;
@@ -199,7 +258,12 @@ impl<R: Read> RowReader<R> {
             self.pos = 0;
         }
         if self.len == self.buf.len() {
-            self.buf.resize(self.buf.len() * 2, 0);
+            // The unconsumed bytes are one unfinished record.
+            let cap = self.max_record.saturating_add(BLOCK);
+            if self.len > self.max_record || self.buf.len() >= cap {
+                return Err(self.stop(RowError::TooLong { line: self.line }));
+            }
+            self.buf.resize((self.buf.len() * 2).min(cap), 0);
         }
         loop {
             match self.src.read(&mut self.buf[self.len..]) {
@@ -212,8 +276,53 @@ impl<R: Read> RowReader<R> {
                     return Ok(());
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
+                Err(err) => return Err(RowError::Io(err)),
             }
+        }
+    }
+
+    /// Leaves the reader at its end and returns `err`: after a record too large to read,
+    /// nothing after it can be told apart.
+    fn stop(&mut self, err: RowError) -> RowError {
+        self.pos = self.len;
+        self.eof = true;
+        err
+    }
+
+    /// `Err` when the record from `pos`, `seen` bytes of it and the fields ended in
+    /// `self.ends` so far (`more`: and another after them), is past a limit already.
+    fn check_size(&mut self, seen: usize, more: bool) -> Result<(), RowError> {
+        let fields = self.ends.len() + usize::from(more);
+        if seen > self.max_record {
+            Err(self.stop(RowError::TooLong { line: self.line }))
+        } else if fields > self.max_fields {
+            Err(self.stop(RowError::TooManyFields { line: self.line }))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Where the first `\r` in the `end` bytes from `pos` is, if one is: a plain line ends
+    /// there (a `\r\n`, or a bare `\r`), and the delimiters past it are dropped.
+    fn cut_at_cr(&mut self, end: usize) -> Option<usize> {
+        let at = memchr(b'\r', &self.buf[self.pos..self.pos + end])?;
+        #[allow(clippy::cast_possible_truncation)] // offsets within a record are far below 4 GiB
+        let keep = self.ends.partition_point(|&e| e < at as u32);
+        self.ends.truncate(keep);
+        Some(at)
+    }
+
+    /// The length of the line break at `buf[at]` (a `\r` or `\n`): 2 for `\r\n`;
+    /// `None` when it is a `\r` ending the buffer, before the end of the input.
+    fn break_len(&self, at: usize) -> Option<usize> {
+        if self.buf[at] == b'\n' {
+            return Some(1);
+        }
+        match self.buf[at + 1..self.len].first() {
+            Some(b'\n') => Some(2),
+            Some(_) => Some(1),
+            None if self.eof => Some(1),
+            None => None,
         }
     }
 
@@ -238,18 +347,34 @@ impl<R: Read> RowReader<R> {
             let Dialect {
                 delimiter, quote, ..
             } = self.dialect;
-            match scan_line(rest, delimiter, quote, &mut self.ends) {
+            let found = match scan_line(rest, delimiter, quote, &mut self.ends) {
+                Line::Ends(i) => Line::Ends(self.cut_at_cr(i).unwrap_or(i)),
+                Line::Open => self
+                    .cut_at_cr(self.len - self.pos)
+                    .map_or(Line::Open, Line::Ends),
+                Line::Quoted => Line::Quoted,
+            };
+            match found {
                 Line::Ends(i) => {
+                    self.check_size(i, true)?;
                     let start = self.pos;
-                    self.pos += i + 1;
+                    let Some(len) = self.break_len(start + i) else {
+                        self.fill()?;
+                        continue;
+                    };
+                    self.pos += i + len;
                     self.line += 1;
                     if let Some(end) = self.plain_end(start, start + i) {
                         let line = self.line - 1;
                         return Ok(Some(self.finish(Source::Buffer(start, end), line)));
                     }
                 }
-                Line::Open if !self.eof => self.fill()?,
+                Line::Open if !self.eof => {
+                    self.check_size(self.len - self.pos, true)?;
+                    self.fill()?;
+                }
                 Line::Open => {
+                    self.check_size(self.len - self.pos, true)?;
                     // The last line, without a line break.
                     let start = self.pos;
                     self.pos = self.len;
@@ -260,8 +385,12 @@ impl<R: Read> RowReader<R> {
                     }
                 }
                 Line::Quoted => match self.parse_quoted()? {
-                    Quoted::NeedMore => self.fill()?,
+                    Quoted::NeedMore => {
+                        self.check_size(self.len - self.pos, true)?;
+                        self.fill()?;
+                    }
                     Quoted::Done { consumed, newlines } => {
+                        self.check_size(consumed, false)?;
                         let line = self.line;
                         self.pos += consumed;
                         self.line += newlines;
@@ -273,12 +402,8 @@ impl<R: Read> RowReader<R> {
     }
 
     /// Completes the field ends of `buf[start..end]`, a line without quotes whose
-    /// delimiters `scan_line` found, and returns its end without a final `\r`; `None` for
-    /// a blank line.
-    fn plain_end(&mut self, start: usize, mut end: usize) -> Option<usize> {
-        if end > start && self.buf[end - 1] == b'\r' {
-            end -= 1;
-        }
+    /// delimiters `scan_line` found, and returns its end; `None` for a blank line.
+    fn plain_end(&mut self, start: usize, end: usize) -> Option<usize> {
         if end == start {
             return None;
         }
@@ -293,6 +418,14 @@ impl<R: Read> RowReader<R> {
             delimiter, quote, ..
         } = self.dialect;
         let bytes = &self.buf[self.pos..self.len];
+        let eof = self.eof;
+        // The length of the line break at `bytes[i]`; `None` when more input must decide.
+        let break_len = |i: usize| match (bytes[i], bytes.get(i + 1)) {
+            (b'\n', _) | (b'\r', Some(b'\n')) => Some(if bytes[i] == b'\n' { 1 } else { 2 }),
+            (_, Some(_)) => Some(1),
+            (_, None) if eof => Some(1),
+            (_, None) => None,
+        };
         let scratch = &mut self.scratch;
         let ends = &mut self.ends;
         scratch.clear();
@@ -313,13 +446,13 @@ impl<R: Read> RowReader<R> {
                     if b == delimiter {
                         end_field(scratch);
                         state = State::FieldStart;
-                    } else if b == b'\n' {
-                        if state == State::Unquoted && scratch.last() == Some(&b'\r') {
-                            scratch.pop();
-                        }
+                    } else if b == b'\n' || b == b'\r' {
+                        let Some(len) = break_len(i) else {
+                            return Ok(Quoted::NeedMore);
+                        };
                         end_field(scratch);
                         return Ok(Quoted::Done {
-                            consumed: i + 1,
+                            consumed: i + len,
                             newlines: newlines + 1,
                         });
                     } else if b == quote && state == State::FieldStart {
@@ -334,7 +467,7 @@ impl<R: Read> RowReader<R> {
                         break;
                     };
                     let chunk = &bytes[i..i + k];
-                    newlines += memchr_iter(b'\n', chunk).count() as u64;
+                    newlines += line_breaks(chunk);
                     scratch.extend_from_slice(chunk);
                     i += k;
                     state = State::QuoteInQuoted;
@@ -346,10 +479,13 @@ impl<R: Read> RowReader<R> {
                     } else if b == delimiter {
                         end_field(scratch);
                         state = State::FieldStart;
-                    } else if b == b'\n' {
+                    } else if b == b'\n' || b == b'\r' {
+                        let Some(len) = break_len(i) else {
+                            return Ok(Quoted::NeedMore);
+                        };
                         end_field(scratch);
                         return Ok(Quoted::Done {
-                            consumed: i + 1,
+                            consumed: i + len,
                             newlines: newlines + 1,
                         });
                     } else {
@@ -370,9 +506,6 @@ impl<R: Read> RowReader<R> {
                 line: self.line,
                 field,
             });
-        }
-        if state == State::Unquoted && scratch.last() == Some(&b'\r') {
-            scratch.pop();
         }
         end_field(scratch);
         Ok(Quoted::Done {
@@ -423,7 +556,7 @@ impl<R: Read> RowReader<R> {
 /// What `scan_line` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Line {
-    /// A line break at this offset, and no quote before it.
+    /// A `\n` at this offset, and no quote before it.
     Ends(usize),
     /// A quote before any line break.
     Quoted,
@@ -443,9 +576,10 @@ fn bytes_equal(word: u64, byte: u8) -> u64 {
     !(((x & !HIGH_BITS).wrapping_add(!HIGH_BITS)) | x) & HIGH_BITS
 }
 
-/// Finds the end of the line starting `rest`, eight bytes at a time, and the offset of
-/// each delimiter before it (into `ends`, which it clears). A line with a quote before
-/// its end is left to the quoted-record parser.
+/// Finds the end of the line starting `rest` (its first `\n`), eight bytes at a time, and
+/// the offset of each delimiter before it (into `ends`, which it clears). A line with a
+/// quote before its end is left to the quoted-record parser. A `\r` is looked for
+/// afterwards, in the line alone (`RowReader::cut_at_cr`): rare, and cheaper that way.
 #[allow(clippy::cast_possible_truncation)] // offsets within a record are far below 4 GiB
 fn scan_line(rest: &[u8], delimiter: u8, quote: u8, ends: &mut Vec<u32>) -> Line {
     ends.clear();
@@ -496,20 +630,24 @@ enum Source {
     Scratch,
 }
 
-/// Where the first record at or after `offset` starts: just after the next line break.
-/// Correct only when no quoted field spans that line break, which the caller checks
-/// afterwards (see `query::scan_parallel`).
+/// Where the first record at or after `offset` starts: just after the next `\n`, if one
+/// is within `max_bytes`. Correct only when no quoted field spans that line break, which
+/// the caller checks afterwards (see `parallel::scan_groups_in`).
 ///
 /// # Errors
 /// When reading fails.
-pub fn next_line_start(file: &mut std::fs::File, offset: u64) -> io::Result<Option<u64>> {
+pub fn next_line_start(
+    file: &mut std::fs::File,
+    offset: u64,
+    max_bytes: u64,
+) -> io::Result<Option<u64>> {
     use std::io::{Seek, SeekFrom};
     file.seek(SeekFrom::Start(offset))?;
     let mut buf = vec![0; 64 * 1024];
     let mut at = offset;
     loop {
         let n = file.read(&mut buf)?;
-        if n == 0 {
+        if n == 0 || at - offset > max_bytes {
             return Ok(None);
         }
         if let Some(i) = memchr(b'\n', &buf[..n]) {
@@ -549,6 +687,116 @@ mod tests {
         assert_eq!(lines, vec![1, 3, 5, 6]);
         assert_eq!(got[2].1, vec!["3", ""]);
         assert_eq!(got[3].1, vec!["4", "5"]);
+    }
+
+    #[test]
+    fn bare_cr_and_mixed_line_breaks_end_records() {
+        assert_eq!(fields("a,b\r1,2\r"), vec![vec!["a", "b"], vec!["1", "2"]]);
+        let got = records("a,b\n1,2\r\n3,4\r5,6\n\r\r\n7,8", Dialect::default());
+        let rows: Vec<&[String]> = got.iter().map(|(_, f)| f.as_slice()).collect();
+        assert_eq!(
+            rows,
+            [["a", "b"], ["1", "2"], ["3", "4"], ["5", "6"], ["7", "8"]]
+        );
+        let lines: Vec<u64> = got.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![1, 2, 3, 4, 7]);
+        // Quoted records too; a CR inside quotes is data and counts as a line.
+        let got = records("\"a\"\r\"b\rc\",d\r\"e\"\r\n", Dialect::default());
+        assert_eq!(got[0], (1, vec!["a".into()]));
+        assert_eq!(got[1], (2, vec!["b\rc".into(), "d".into()]));
+        assert_eq!(got[2], (4, vec!["e".into()]));
+    }
+
+    #[test]
+    fn a_cr_at_the_end_of_a_read_waits_for_the_next_byte() {
+        // A reader that hands out one byte per read puts every CR at a buffer's end.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let Some((&b, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                buf[0] = b;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        let input = b"a,\"b\"\r\n1,2\r\n\r3,\"4\"\r5\r";
+        let mut reader = RowReader::new(Trickle(input), Dialect::default(), 0, u64::MAX);
+        let mut got = Vec::new();
+        while let Some(rec) = reader.next_record().unwrap() {
+            got.push((
+                rec.line,
+                (0..rec.len())
+                    .map(|i| rec.get(i).to_vec())
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        let expected: Vec<(u64, Vec<Vec<u8>>)> = vec![
+            (1, vec![b"a".to_vec(), b"b".to_vec()]),
+            (2, vec![b"1".to_vec(), b"2".to_vec()]),
+            (4, vec![b"3".to_vec(), b"4".to_vec()]),
+            (5, vec![b"5".to_vec()]),
+        ];
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn records_past_the_limits_fail_without_reading_on() {
+        let long = format!("a,b\n{},x\n1,2\n", "y".repeat(3 * BLOCK));
+        for quoted in [false, true] {
+            let input = if quoted {
+                long.replace("yy", "\"y")
+            } else {
+                long.clone()
+            };
+            let mut reader = RowReader::new(input.as_bytes(), Dialect::default(), 0, u64::MAX)
+                .guarded(BLOCK as u64, 100, None);
+            assert!(reader.next_record().unwrap().is_some());
+            assert!(matches!(
+                reader.next_record(),
+                Err(RowError::TooLong { line: 2 })
+            ));
+            assert!(reader.buf.len() <= 2 * BLOCK, "{}", reader.buf.len());
+            assert!(reader.next_record().unwrap().is_none());
+        }
+        let wide = format!("{}\n", ",".repeat(1000));
+        let mut reader = RowReader::new(wide.as_bytes(), Dialect::default(), 0, u64::MAX).guarded(
+            1 << 20,
+            1000,
+            None,
+        );
+        assert!(matches!(
+            reader.next_record(),
+            Err(RowError::TooManyFields { line: 1 })
+        ));
+        let mut reader = RowReader::new(wide.as_bytes(), Dialect::default(), 0, u64::MAX).guarded(
+            1 << 20,
+            1001,
+            None,
+        );
+        assert_eq!(reader.next_record().unwrap().unwrap().len(), 1001);
+        let quoted = format!("\"q\"{}\n", ",".repeat(1000));
+        let mut reader = RowReader::new(quoted.as_bytes(), Dialect::default(), 0, u64::MAX)
+            .guarded(1 << 20, 1001, None);
+        assert_eq!(reader.next_record().unwrap().unwrap().len(), 1001);
+        let mut reader = RowReader::new(quoted.as_bytes(), Dialect::default(), 0, u64::MAX)
+            .guarded(1 << 20, 1000, None);
+        assert!(matches!(
+            reader.next_record(),
+            Err(RowError::TooManyFields { line: 1 })
+        ));
+    }
+
+    #[test]
+    fn a_cancel_stops_the_next_read() {
+        let flag = Arc::new(AtomicBool::new(true));
+        let mut reader = RowReader::new(&b"a\n"[..], Dialect::default(), 0, u64::MAX).guarded(
+            100,
+            100,
+            Some(flag),
+        );
+        assert!(matches!(reader.next_record(), Err(RowError::Cancelled)));
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct RowFault {
 pub enum ScanError {
     Fault(RowFault),
     Failure(NodeFailure),
+    /// A reader error other than a malformed row: a read error, a limit, a cancel.
+    Reader(RowError),
 }
 
 impl From<NodeFailure> for ScanError {
@@ -109,6 +111,7 @@ impl ScanError {
     ) -> NodeFailure {
         match self {
             ScanError::Failure(failure) => failure,
+            ScanError::Reader(err) => options.reader_failure(err, line_offset),
             ScanError::Fault(fault) => {
                 let line = fault.line + line_offset;
                 let message = match fault.column {
@@ -154,13 +157,13 @@ impl Pass<'_> {
         let width = self.table.names.len();
         let lenient = self.options.lenient;
         let mut spare: Vec<Cell<'static>> = Vec::with_capacity(self.slots.len());
+        // A large filter makes each row slow: check for a cancel after as much work.
+        let work = self.filter.map_or(0, Predicate::size) as u64;
+        let check_every = (CHECK_EVERY / (1 + work / 16)).max(1);
         loop {
             let record = match reader.next_record() {
                 Ok(Some(record)) => record,
                 Ok(None) => return Ok(()),
-                Err(RowError::Io(e)) => {
-                    return Err(NodeFailure::io("read", &self.options.path, &e).into())
-                }
                 Err(RowError::Unterminated { line, field }) => {
                     stats.scanned += 1;
                     if lenient {
@@ -170,12 +173,15 @@ impl Pass<'_> {
                     return Err(ScanError::Fault(RowFault {
                         line,
                         column: Some(field).filter(|f| *f < width),
-                        detail: "unterminated quoted field (the file ends inside it)".into(),
+                        detail: "unterminated quoted field in this data row (the file ends \
+                                 inside it)"
+                            .into(),
                     }));
                 }
+                Err(other) => return Err(ScanError::Reader(other)),
             };
             stats.scanned += 1;
-            if stats.scanned.is_multiple_of(CHECK_EVERY) {
+            if stats.scanned.is_multiple_of(check_every) {
                 self.ctx.check()?;
             }
             if record.len() != width {

@@ -1,15 +1,19 @@
 //! Opening a CSV file: the reader options every CSV node shares, the header, and the
 //! column types (declared, or inferred from the first rows).
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
 use super::reader::{Dialect, Encoding, RowError, RowReader};
 use super::types::{ColType, Inference, INFER_ROWS};
-use crate::node::{codes, NodeFailure};
+use crate::files;
+use crate::node::{codes, NativeLimits, NodeCtx, NodeFailure};
 use crate::params::Params;
 
 /// The options shared by `csv.read` and `csv.query`.
@@ -21,6 +25,10 @@ pub struct CsvOptions {
     /// Declared types, by column name.
     pub declared: Vec<(String, ColType)>,
     pub lenient: bool,
+    /// The record limits every reader of the file keeps to.
+    pub limits: NativeLimits,
+    /// Set when the run is cancelled; readers check it before every read.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// JSON Schema properties for the options in [`CsvOptions`].
@@ -97,7 +105,66 @@ impl CsvOptions {
             header: params.bool_or("header", true)?,
             declared,
             lenient: params.bool_or("lenient", false)?,
+            limits: NativeLimits::default(),
+            cancel: None,
         })
+    }
+
+    /// The same options, with the run's limits and cancel flag.
+    #[must_use]
+    pub fn guarded(mut self, ctx: &NodeCtx) -> Self {
+        self.limits = *ctx.limits();
+        self.cancel = Some(ctx.cancel_flag().clone());
+        self
+    }
+
+    /// The failure for a reader error that is not about one malformed row: a read error,
+    /// a record past a limit, or a cancel. `line_offset` is the number of lines before the
+    /// reader's range.
+    #[must_use]
+    pub fn reader_failure(&self, err: RowError, line_offset: u64) -> NodeFailure {
+        let path = self.path.display();
+        match err {
+            RowError::Io(e) => NodeFailure::io("read", &self.path, &e),
+            RowError::Cancelled => NodeFailure::cancelled(),
+            RowError::TooLong { line } => {
+                let max = self.limits.max_csv_record_bytes;
+                NodeFailure::limit(
+                    "max_csv_record_bytes",
+                    max,
+                    format!(
+                        "{path}: line {}: a record longer than {max} bytes",
+                        line + line_offset
+                    ),
+                    "path",
+                )
+            }
+            RowError::TooManyFields { line } => {
+                let max = self.limits.max_csv_record_fields;
+                NodeFailure::limit(
+                    "max_csv_record_fields",
+                    max,
+                    format!(
+                        "{path}: line {}: a record with more than {max} fields",
+                        line + line_offset
+                    ),
+                    "path",
+                )
+            }
+            RowError::Unterminated { line, .. } => self.error(format!(
+                "line {}: unterminated quoted field in a data row (the file ends inside it)",
+                line + line_offset
+            )),
+        }
+    }
+
+    /// A reader of `file` from offset `start`, with this file's dialect and limits.
+    fn row_reader(&self, file: File, start: u64, limit: u64) -> RowReader<File> {
+        RowReader::new(file, self.dialect, start, limit).guarded(
+            self.limits.max_csv_record_bytes,
+            self.limits.max_csv_record_fields,
+            self.cancel.clone(),
+        )
     }
 
     /// A `csv_error` about this file.
@@ -120,10 +187,8 @@ impl CsvOptions {
             .metadata()
             .map_err(|e| NodeFailure::io("read", &self.path, &e))?
             .len();
-        let mut reader = RowReader::new(file, self.dialect, 0, u64::MAX);
-        reader
-            .skip_bom()
-            .map_err(|e| NodeFailure::io("read", &self.path, &e))?;
+        let mut reader = self.row_reader(file, 0, u64::MAX);
+        reader.skip_bom().map_err(|e| self.reader_failure(e, 0))?;
         let mut table = Table {
             names: Vec::new(),
             types: Vec::new(),
@@ -137,14 +202,16 @@ impl CsvOptions {
         loop {
             let record = match reader.next_record() {
                 Ok(Some(record)) => record,
-                Err(RowError::Io(e)) => return Err(NodeFailure::io("read", &self.path, &e)),
-                Err(RowError::Unterminated { line, .. }) if rows == 0 && self.header => {
+                Err(RowError::Unterminated { line, .. })
+                    if table.names.is_empty() && self.header =>
+                {
                     return Err(self.error(format!(
                         "line {line}: unterminated quoted field in the header"
                     )))
                 }
-                // Data rows get their errors when they are scanned.
+                // Data rows get their errors, with their lines, when they are scanned.
                 Ok(None) | Err(RowError::Unterminated { .. }) => break,
+                Err(other) => return Err(self.reader_failure(other, 0)),
             };
             if table.names.is_empty() {
                 inference = vec![Inference::default(); record.len()];
@@ -185,8 +252,13 @@ impl CsvOptions {
         Ok(table)
     }
 
-    fn open_file(&self) -> Result<File, NodeFailure> {
-        File::open(&self.path).map_err(|e| NodeFailure::io("open", &self.path, &e))
+    /// Opens the file, refusing anything but a regular file.
+    ///
+    /// # Errors
+    /// `invalid_path` for a FIFO, socket, device or folder, `io_error` when it cannot be
+    /// opened.
+    pub fn open_file(&self) -> Result<File, NodeFailure> {
+        files::open_read(&self.path, "path")
     }
 
     /// A reader of the data rows from byte `start` up to the first record at or after
@@ -198,7 +270,7 @@ impl CsvOptions {
         let mut file = self.open_file()?;
         file.seek(SeekFrom::Start(start))
             .map_err(|e| NodeFailure::io("read", &self.path, &e))?;
-        Ok(RowReader::new(file, self.dialect, start, limit))
+        Ok(self.row_reader(file, start, limit))
     }
 }
 
@@ -209,6 +281,7 @@ fn header_names(
     record: &super::reader::Record<'_>,
 ) -> Result<Vec<String>, NodeFailure> {
     let mut names: Vec<String> = Vec::with_capacity(record.len());
+    let mut taken: HashSet<String> = HashSet::with_capacity(record.len());
     for i in 0..record.len() {
         let raw = std::str::from_utf8(record.get(i)).map_err(|_| {
             options.error(format!(
@@ -224,10 +297,11 @@ fn header_names(
         };
         let mut name = base.clone();
         let mut n = 0;
-        while names.contains(&name) {
+        while taken.contains(&name) {
             n += 1;
             name = format!("{base}_{n}");
         }
+        taken.insert(name.clone());
         names.push(name);
     }
     Ok(names)

@@ -1,14 +1,14 @@
 //! `csv.write`: rows of objects to a CSV file, created anew or appended to.
 
-use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
 use super::output::{Format, RowWriter};
-use super::reader::{Dialect, RowReader};
+use super::reader::{Dialect, RowError, RowReader};
 use super::scan::CHECK_EVERY;
+use crate::files;
 use crate::node::{NativeNode, NodeCtx, NodeFailure};
 use crate::params::{wrong_type, Params};
 
@@ -18,11 +18,13 @@ pub struct CsvWrite;
 static NULL: Value = Value::Null;
 
 /// The header of an existing non-empty file, and whether it ends with a line break.
-fn existing_header(path: &Path, delimiter: u8) -> Result<Option<(Vec<String>, bool)>, NodeFailure> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(NodeFailure::io("open", path, &e)),
+fn existing_header(
+    path: &Path,
+    delimiter: u8,
+    ctx: &NodeCtx,
+) -> Result<Option<(Vec<String>, bool)>, NodeFailure> {
+    let Some(mut file) = files::open_read_opt(path, "path", true)? else {
+        return Ok(None);
     };
     let io = |e: std::io::Error| NodeFailure::io("read", path, &e);
     let len = file.metadata().map_err(io)?.len();
@@ -37,14 +39,38 @@ fn existing_header(path: &Path, delimiter: u8) -> Result<Option<(Vec<String>, bo
         delimiter,
         ..Dialect::default()
     };
-    let mut reader = RowReader::new(file, dialect, 0, u64::MAX);
-    reader.skip_bom().map_err(io)?;
-    let header = match reader.next_record() {
+    let limits = ctx.limits();
+    let mut reader = RowReader::new(file, dialect, 0, u64::MAX).guarded(
+        limits.max_csv_record_bytes,
+        limits.max_csv_record_fields,
+        Some(ctx.cancel_flag().clone()),
+    );
+    let header = match reader.skip_bom().and_then(|()| reader.next_record()) {
         Ok(Some(record)) => (0..record.len())
             .map(|i| String::from_utf8_lossy(record.get(i)).into_owned())
             .collect(),
         Ok(None) => return Ok(None),
-        Err(_) => {
+        Err(RowError::Io(e)) => return Err(io(e)),
+        Err(RowError::Cancelled) => return Err(NodeFailure::cancelled()),
+        Err(RowError::TooLong { .. }) => {
+            let max = limits.max_csv_record_bytes;
+            return Err(NodeFailure::limit(
+                "max_csv_record_bytes",
+                max,
+                format!("{}: the header is longer than {max} bytes", path.display()),
+                "path",
+            ));
+        }
+        Err(RowError::TooManyFields { .. }) => {
+            let max = limits.max_csv_record_fields;
+            return Err(NodeFailure::limit(
+                "max_csv_record_fields",
+                max,
+                format!("{}: the header has more than {max} fields", path.display()),
+                "path",
+            ));
+        }
+        Err(RowError::Unterminated { .. }) => {
             return Err(NodeFailure::new(
                 crate::node::codes::CSV_ERROR,
                 format!("{}: cannot read the header to append to", path.display()),
@@ -135,7 +161,7 @@ impl NativeNode for CsvWrite {
         p.finish()?;
 
         let existing = if append {
-            existing_header(&path, delimiter)?
+            existing_header(&path, delimiter, ctx)?
         } else {
             None
         };
@@ -169,13 +195,12 @@ impl NativeNode for CsvWrite {
         };
         if let Some((_, false)) = existing {
             // The file's last line has no line break: add one so the rows start afresh.
-            OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(b"\n"))
+            files::open_append(&path, "path")?
+                .write_all(b"\n")
                 .map_err(|e| NodeFailure::io("write", &path, &e))?;
         }
-        let mut writer = RowWriter::create(&path, Format::Csv, delimiter, &columns, append)?;
+        let mut writer =
+            RowWriter::create(&path, "path", Format::Csv, delimiter, &columns, append)?;
         for (i, row) in rows.iter().enumerate() {
             if (i as u64).is_multiple_of(CHECK_EVERY) {
                 ctx.check()?;

@@ -16,9 +16,6 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 
 use crate::errors::ExpressionEvalError;
 
-/// Containers nested deeper than this are refused (and self-containing ones caught).
-const MAX_DEPTH: u32 = 128;
-
 fn type_name(value: &Bound<'_, PyAny>) -> String {
     value
         .get_type()
@@ -30,60 +27,70 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
 ///
 /// # Errors
 /// `TypeError` for a type CEL has no value for, `ExpressionEvalError` for an int beyond
-/// 64 bits or nesting deeper than 128 levels.
-pub fn to_cel(value: &Bound<'_, PyAny>) -> PyResult<Box<dyn Val>> {
-    convert(value, 0)
+/// 64 bits, polyhost's `LimitExceededError` (`max_value_depth`) for lists and maps nested
+/// more than `max_depth` levels deep (a self-containing one included).
+pub fn to_cel(value: &Bound<'_, PyAny>, max_depth: u32) -> PyResult<Box<dyn Val>> {
+    Converter { max_depth }.convert(value, 0)
 }
 
-fn convert(value: &Bound<'_, PyAny>, depth: u32) -> PyResult<Box<dyn Val>> {
-    if depth > MAX_DEPTH {
-        return Err(ExpressionEvalError::new_err(format!(
-            "value is nested more than {MAX_DEPTH} levels deep"
-        )));
-    }
-    if let Ok(s) = value.cast::<PyString>() {
-        return Ok(Box::new(CelString::from(s.to_str()?.to_owned())));
-    }
-    if let Ok(b) = value.cast::<PyBool>() {
-        return Ok(Box::new(CelBool::from(b.is_true())));
-    }
-    if value.is_instance_of::<PyInt>() {
-        return int(value);
-    }
-    if let Ok(f) = value.cast::<PyFloat>() {
-        return Ok(Box::new(CelDouble::from(f.value())));
-    }
-    if value.is_none() {
-        return Ok(Box::new(CelNull));
-    }
-    if let Ok(d) = value.cast::<PyDict>() {
-        let mut map = HashMap::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            map.insert(key(&k)?, convert(&v, depth + 1)?);
+struct Converter {
+    max_depth: u32,
+}
+
+impl Converter {
+    fn convert(&self, value: &Bound<'_, PyAny>, depth: u32) -> PyResult<Box<dyn Val>> {
+        if depth > self.max_depth {
+            return Err(crate::expr::limit_error(
+                value.py(),
+                "max_value_depth",
+                u64::from(self.max_depth),
+                &format!("a value is nested more than {} levels deep", self.max_depth),
+            ));
         }
-        return Ok(Box::new(CelMap::from(map)));
+        if let Ok(s) = value.cast::<PyString>() {
+            return Ok(Box::new(CelString::from(s.to_str()?.to_owned())));
+        }
+        if let Ok(b) = value.cast::<PyBool>() {
+            return Ok(Box::new(CelBool::from(b.is_true())));
+        }
+        if value.is_instance_of::<PyInt>() {
+            return int(value);
+        }
+        if let Ok(f) = value.cast::<PyFloat>() {
+            return Ok(Box::new(CelDouble::from(f.value())));
+        }
+        if value.is_none() {
+            return Ok(Box::new(CelNull));
+        }
+        if let Ok(d) = value.cast::<PyDict>() {
+            let mut map = HashMap::with_capacity(d.len());
+            for (k, v) in d.iter() {
+                map.insert(key(&k)?, self.convert(&v, depth + 1)?);
+            }
+            return Ok(Box::new(CelMap::from(map)));
+        }
+        if let Ok(l) = value.cast::<PyList>() {
+            let items = l
+                .iter()
+                .map(|v| self.convert(&v, depth + 1))
+                .collect::<PyResult<Vec<_>>>()?;
+            return Ok(Box::new(CelList::from(items)));
+        }
+        if let Ok(t) = value.cast::<PyTuple>() {
+            let items = t
+                .iter()
+                .map(|v| self.convert(&v, depth + 1))
+                .collect::<PyResult<Vec<_>>>()?;
+            return Ok(Box::new(CelList::from(items)));
+        }
+        if let Ok(b) = value.cast::<PyBytes>() {
+            return Ok(Box::new(CelBytes::from(b.as_bytes().to_vec())));
+        }
+        Err(PyTypeError::new_err(format!(
+            "cannot convert a value of type {} to a CEL value",
+            type_name(value)
+        )))
     }
-    if let Ok(l) = value.cast::<PyList>() {
-        let items = l
-            .iter()
-            .map(|v| convert(&v, depth + 1))
-            .collect::<PyResult<Vec<_>>>()?;
-        return Ok(Box::new(CelList::from(items)));
-    }
-    if let Ok(t) = value.cast::<PyTuple>() {
-        let items = t
-            .iter()
-            .map(|v| convert(&v, depth + 1))
-            .collect::<PyResult<Vec<_>>>()?;
-        return Ok(Box::new(CelList::from(items)));
-    }
-    if let Ok(b) = value.cast::<PyBytes>() {
-        return Ok(Box::new(CelBytes::from(b.as_bytes().to_vec())));
-    }
-    Err(PyTypeError::new_err(format!(
-        "cannot convert a value of type {} to a CEL value",
-        type_name(value)
-    )))
 }
 
 fn int(value: &Bound<'_, PyAny>) -> PyResult<Box<dyn Val>> {

@@ -4,12 +4,13 @@ use std::sync::{Arc, OnceLock};
 
 use cel::{extensions, DeclarationError, Env, IdedExpr, ParseErrors};
 
-use super::reserved;
+use super::limits::skip_string;
+use super::{budget, reserved};
 
 type Extension = fn(&mut Env) -> Result<(), DeclarationError>;
 
-/// The standard library, its macros and the strings, math, lists and encoders extensions;
-/// built once.
+/// The standard library, its macros, the strings, math, lists and encoders extensions and
+/// the functions that charge an evaluation's budget; built once.
 ///
 /// # Panics
 /// Not in practice: the standard extensions declare nothing twice.
@@ -27,17 +28,20 @@ pub fn env() -> &'static Arc<Env> {
             env.add_extension(extension)
                 .expect("the standard extensions do not conflict");
         }
+        budget::register(&mut env).expect("the budget's functions have names of their own");
         Arc::new(env)
     })
 }
 
 /// Parses `source`, expanding macros. CEL's reserved words (`var`, `loop`, ...) are
-/// accepted as variable names: see [`reserved`].
+/// accepted as variable names: see [`reserved`]; so are quoted fields (`` m.`a-b` ``).
 ///
 /// # Errors
 /// One description per error, e.g. `Syntax error at 1:5: mismatched input ...`, joined
 /// with `; `.
 pub fn compile(source: &str) -> Result<IdedExpr, String> {
+    let quoted = quoted_fields(source);
+    let source = quoted.as_deref().unwrap_or(source);
     match reserved::hide(source) {
         None => env().parser().parse(source).map_err(|e| describe(&e)),
         Some((text, aliases)) => {
@@ -49,6 +53,65 @@ pub fn compile(source: &str) -> Result<IdedExpr, String> {
             Ok(expr)
         }
     }
+}
+
+/// `source` with each quoted field selection (`` a.`content-type` ``, `` a.?`b` ``) written
+/// as the index it means (`a["content-type"]`, `a[?"b"]`), which the parser knows; `None`
+/// when there is none. String literals and comments are left alone.
+fn quoted_fields(source: &str) -> Option<String> {
+    if !source.contains('`') {
+        return None;
+    }
+    let b = source.as_bytes();
+    let mut out = String::with_capacity(source.len() + 8);
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'\'' | b'"' => {
+                let raw = i > 0 && b[i - 1].eq_ignore_ascii_case(&b'r')
+                    || (i > 1
+                        && b[i - 2].eq_ignore_ascii_case(&b'r')
+                        && b[i - 1].eq_ignore_ascii_case(&b'b'));
+                i = skip_string(b, i, raw);
+            }
+            b'.' => {
+                let mut j = i + 1;
+                let optional = b.get(j) == Some(&b'?');
+                if optional {
+                    j += 1;
+                }
+                if b.get(j) == Some(&b'`') {
+                    let start = j + 1;
+                    let len = b[start..].iter().position(|&c| c == b'`' || c == b'\n')?;
+                    if b[start + len] != b'`' {
+                        return None;
+                    }
+                    out.push_str(&source[copied..i]);
+                    out.push_str(if optional { "[?\"" } else { "[\"" });
+                    for c in source[start..start + len].chars() {
+                        if c == '"' || c == '\\' {
+                            out.push('\\');
+                        }
+                        out.push(c);
+                    }
+                    out.push_str("\"]");
+                    i = start + len + 1;
+                    copied = i;
+                } else {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&source[copied..]);
+    Some(out)
 }
 
 fn describe(errors: &ParseErrors) -> String {
@@ -80,6 +143,20 @@ mod tests {
         let err = compile("a +").unwrap_err();
         assert!(err.starts_with("Syntax error at 1:"), "{err}");
         assert!(compile("a + b * 2").is_ok());
+    }
+
+    #[test]
+    fn quoted_fields_are_indexes() {
+        let expr = compile("m.`content-type` + m.?`a.b`.orValue('') + '.`x`'").unwrap();
+        let text = format!("{expr:?}");
+        assert!(
+            text.contains("content-type") && text.contains("a.b"),
+            "{text}"
+        );
+        assert_eq!(
+            super::quoted_fields("m.`a\"b` + 'm.`c`'").as_deref(),
+            Some("m[\"a\\\"b\"] + 'm.`c`'")
+        );
     }
 
     #[test]

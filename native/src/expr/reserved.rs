@@ -9,6 +9,8 @@
 use cel::common::ast::{EntryExpr, Expr};
 use cel::IdedExpr;
 
+use super::limits::skip_string;
+
 /// The words CEL's parser refuses as identifiers (`in`, `true`, `false` and `null` are
 /// keywords of the grammar itself and stay refused).
 const RESERVED: [&str; 17] = [
@@ -217,27 +219,6 @@ fn reserved_identifiers(source: &str) -> Vec<(usize, &'static str)> {
         }
     }
     found
-}
-
-/// The index just past the string literal whose opening quote is at `q`.
-fn skip_string(b: &[u8], q: usize, raw: bool) -> usize {
-    let quote = b[q];
-    let triple = b.get(q..q + 3) == Some(&[quote; 3][..]);
-    let mut i = q + if triple { 3 } else { 1 };
-    while i < b.len() {
-        if !raw && b[i] == b'\\' {
-            i += 2;
-        } else if triple && b.get(i..i + 3) == Some(&[quote; 3][..]) {
-            return i + 3;
-        } else if !triple && b[i] == quote {
-            return i + 1;
-        } else if !triple && b[i] == b'\n' {
-            return i;
-        } else {
-            i += 1;
-        }
-    }
-    b.len()
 }
 
 #[cfg(test)]

@@ -9,22 +9,28 @@ use super::evaluate::Vars;
 
 /// Variables for evaluating expressions.
 #[pyclass(module = "polyhost._native")]
-#[derive(Default)]
 pub struct Scope {
     pub(crate) vars: Arc<Vars>,
+    /// Values nested deeper are refused (`Limits.max_value_depth`).
+    max_depth: u32,
 }
 
 #[pymethods]
 impl Scope {
-    /// An empty scope.
+    /// An empty scope; values put in it may nest lists and maps `max_value_depth` deep.
     #[new]
-    fn new() -> Self {
-        Scope::default()
+    #[pyo3(signature = (max_value_depth=128))]
+    fn new(max_value_depth: u32) -> Self {
+        Scope {
+            vars: Arc::default(),
+            max_depth: max_value_depth,
+        }
     }
 
-    /// Binds `name` to `value`, converted to CEL now.
+    /// Binds `name` to `value`, converted to CEL now; raises `LimitExceededError`
+    /// (`max_value_depth`) for a value nested too deep.
     fn set(&mut self, name: String, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let value = Arc::from(to_cel(value)?);
+        let value = Arc::from(to_cel(value, self.max_depth)?);
         Arc::make_mut(&mut self.vars).insert(name, value);
         Ok(())
     }
@@ -51,6 +57,7 @@ impl Scope {
     fn child(&self) -> Scope {
         Scope {
             vars: Arc::clone(&self.vars),
+            max_depth: self.max_depth,
         }
     }
 

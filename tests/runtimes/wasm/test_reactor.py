@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from polyhost import Host, RunStatus
@@ -61,13 +63,31 @@ async def test_a_guest_error_keeps_its_code_and_message(run_one: RunOne, project
     assert result.error["message"] == "no n"
 
 
-async def test_a_guest_error_without_a_usable_code_is_wasm_error(
-    run_one: RunOne, project: Project
+@pytest.mark.parametrize("code", ["E_FIRE", "quota.exceeded", "débit refusé", "x" * 128])
+async def test_any_printable_code_of_a_guest_stands(
+    run_one: RunOne, project: Project, code: str
 ) -> None:
-    project.wasm("t.vague", returns('{"error": {"code": "not a code!", "message": "vague"}}'))
+    error = json.dumps({"error": {"code": code, "message": "no"}})
+    project.wasm("t.coded", returns(error))
+    result = await run_one("t.coded")
+    assert result.error is not None
+    assert (result.error["code"], result.error["message"]) == (code, "no")
+
+
+@pytest.mark.parametrize(
+    ("code", "shown"),
+    [("", "''"), ("bad\x07code", "'bad\\x07code'"), ("x" * 129, "(129 characters)"), (7, "'7'")],
+)
+async def test_a_guest_code_that_breaks_the_rule_is_wasm_error_with_the_original_shown(
+    run_one: RunOne, project: Project, code: object, shown: str
+) -> None:
+    error = json.dumps({"error": {"code": code, "message": "vague"}})
+    project.wasm("t.vague", returns(error))
     result = await run_one("t.vague")
     assert result.error is not None
-    assert (result.error["code"], result.error["message"]) == ("wasm_error", "vague")
+    assert result.error["code"] == "wasm_error"
+    assert result.error["message"].startswith("vague (the error code ")
+    assert shown in result.error["message"]
 
 
 async def test_guest_errors_take_the_error_port(project: Project, host: Host) -> None:

@@ -52,8 +52,8 @@ pub enum Predicate {
         slot: usize,
         negated: bool,
     },
-    And(Box<Predicate>, Box<Predicate>),
-    Or(Box<Predicate>, Box<Predicate>),
+    And(Vec<Predicate>),
+    Or(Vec<Predicate>),
     Not(Box<Predicate>),
 }
 
@@ -224,13 +224,17 @@ impl Predicate {
                 slot: lookup(column)?.0,
                 negated: *negated,
             },
-            Ast::And(a, b) => Predicate::And(
-                Box::new(Self::compile(a, resolve, known)?),
-                Box::new(Self::compile(b, resolve, known)?),
+            Ast::And(terms) => Predicate::And(
+                terms
+                    .iter()
+                    .map(|t| Self::compile(t, resolve, known))
+                    .collect::<Result<_, _>>()?,
             ),
-            Ast::Or(a, b) => Predicate::Or(
-                Box::new(Self::compile(a, resolve, known)?),
-                Box::new(Self::compile(b, resolve, known)?),
+            Ast::Or(terms) => Predicate::Or(
+                terms
+                    .iter()
+                    .map(|t| Self::compile(t, resolve, known))
+                    .collect::<Result<_, _>>()?,
             ),
             Ast::Not(a) => Predicate::Not(Box::new(Self::compile(a, resolve, known)?)),
         })
@@ -248,23 +252,42 @@ impl Predicate {
             Predicate::IsNull { slot, negated } => {
                 Some(matches!(cells[*slot], Cell::Null) != *negated)
             }
-            Predicate::And(a, b) => match a.eval(cells) {
-                Some(false) => Some(false),
-                left => match (left, b.eval(cells)) {
-                    (_, Some(false)) => Some(false),
-                    (Some(true), Some(true)) => Some(true),
-                    _ => None,
-                },
-            },
-            Predicate::Or(a, b) => match a.eval(cells) {
-                Some(true) => Some(true),
-                left => match (left, b.eval(cells)) {
-                    (_, Some(true)) => Some(true),
-                    (Some(false), Some(false)) => Some(false),
-                    _ => None,
-                },
-            },
+            // Three-valued: false as soon as a term is false, true when all are true.
+            Predicate::And(terms) => {
+                let mut known = true;
+                for term in terms {
+                    match term.eval(cells) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => known = false,
+                    }
+                }
+                known.then_some(true)
+            }
+            Predicate::Or(terms) => {
+                let mut known = true;
+                for term in terms {
+                    match term.eval(cells) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => known = false,
+                    }
+                }
+                known.then_some(false)
+            }
             Predicate::Not(a) => a.eval(cells).map(|r| !r),
+        }
+    }
+
+    /// The number of tests and operators: the work of one evaluation.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        match self {
+            Predicate::Test { .. } | Predicate::IsNull { .. } => 1,
+            Predicate::And(terms) | Predicate::Or(terms) => {
+                1 + terms.iter().map(Predicate::size).sum::<usize>()
+            }
+            Predicate::Not(inner) => 1 + inner.size(),
         }
     }
 
@@ -320,7 +343,7 @@ mod tests {
                 .position(|(n, _)| *n == name)
                 .map(|i| (i, COLUMNS[i].1))
         };
-        Predicate::compile(&parse(source)?, &resolve, &known)
+        Predicate::compile(&parse(source, 100)?, &resolve, &known)
     }
 
     fn eval(source: &str, row: &[Cell<'_>]) -> Option<bool> {

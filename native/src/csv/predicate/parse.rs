@@ -95,7 +95,8 @@ impl Lit {
     }
 }
 
-/// A parsed predicate; column names are not resolved yet.
+/// A parsed predicate; column names are not resolved yet. A chain of `and` (or of `or`)
+/// is one node with a term each, so only `not` and parentheses make the tree deeper.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ast {
     Cmp {
@@ -112,8 +113,8 @@ pub enum Ast {
         column: String,
         negated: bool,
     },
-    And(Box<Ast>, Box<Ast>),
-    Or(Box<Ast>, Box<Ast>),
+    And(Vec<Ast>),
+    Or(Vec<Ast>),
     Not(Box<Ast>),
 }
 
@@ -131,9 +132,10 @@ impl Ast {
             Ast::Cmp { column, .. } | Ast::In { column, .. } | Ast::IsNull { column, .. } => {
                 out.push(column);
             }
-            Ast::And(a, b) | Ast::Or(a, b) => {
-                a.collect_columns(out);
-                b.collect_columns(out);
+            Ast::And(terms) | Ast::Or(terms) => {
+                for term in terms {
+                    term.collect_columns(out);
+                }
             }
             Ast::Not(a) => a.collect_columns(out),
         }
@@ -299,6 +301,9 @@ struct Parser<'s> {
     source: &'s str,
     tokens: Vec<(usize, Token)>,
     at: usize,
+    /// `not`s and parentheses open around the current token, and the most allowed.
+    depth: u64,
+    max_depth: u64,
 }
 
 impl Parser<'_> {
@@ -349,28 +354,63 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Ast, NodeFailure> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.eat(&Token::Or) {
-            left = Ast::Or(Box::new(left), Box::new(self.and()?));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.swap_remove(0)
+        } else {
+            Ast::Or(terms)
+        })
     }
 
     fn and(&mut self) -> Result<Ast, NodeFailure> {
-        let mut left = self.unary()?;
+        let mut terms = vec![self.unary()?];
         while self.eat(&Token::And) {
-            left = Ast::And(Box::new(left), Box::new(self.unary()?));
+            terms.push(self.unary()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.swap_remove(0)
+        } else {
+            Ast::And(terms)
+        })
+    }
+
+    /// Enters one more `not` or parenthesis: the parser, the tree and every walk of it
+    /// recurse once per level, so the depth is bounded to keep them on the stack.
+    fn deeper(&mut self) -> Result<(), NodeFailure> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            let position = self.source[..self.offset()].chars().count() + 1;
+            return Err(NodeFailure::limit(
+                "max_csv_where_depth",
+                self.max_depth,
+                format!(
+                    "`where` nests `not` and parentheses more than {} deep (at position \
+                     {position})",
+                    self.max_depth
+                ),
+                FIELD,
+            ));
+        }
+        Ok(())
     }
 
     fn unary(&mut self) -> Result<Ast, NodeFailure> {
-        if self.eat(&Token::Not) {
-            return Ok(Ast::Not(Box::new(self.unary()?)));
+        if self.peek() == Some(&Token::Not) {
+            self.deeper()?;
+            self.at += 1;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Ast::Not(Box::new(inner)));
         }
-        if self.eat(&Token::LParen) {
+        if self.peek() == Some(&Token::LParen) {
+            self.deeper()?;
+            self.at += 1;
             let inner = self.or()?;
             self.expect(&Token::RParen, "`)`")?;
+            self.depth -= 1;
             return Ok(inner);
         }
         self.test()
@@ -453,16 +493,19 @@ impl Parser<'_> {
     }
 }
 
-/// Parses a predicate.
+/// Parses a predicate that nests `not` and parentheses at most `max_depth` deep.
 ///
 /// # Errors
-/// `invalid_parameters` for the field `where`, naming the position of a syntax error.
-pub fn parse(source: &str) -> Result<Ast, NodeFailure> {
+/// `invalid_parameters` for the field `where`, naming the position of a syntax error;
+/// `limit_exceeded` past `max_depth`.
+pub fn parse(source: &str, max_depth: u64) -> Result<Ast, NodeFailure> {
     let tokens = lex(source)?;
     let mut parser = Parser {
         source,
         tokens,
         at: 0,
+        depth: 0,
+        max_depth,
     };
     if parser.peek().is_none() {
         return Err(syntax_error(source, 0, "the predicate is empty"));
@@ -477,6 +520,10 @@ pub fn parse(source: &str) -> Result<Ast, NodeFailure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(source: &str) -> Result<Ast, NodeFailure> {
+        super::parse(source, 100)
+    }
 
     #[test]
     fn quoted_names_and_escapes() {
@@ -495,7 +542,36 @@ mod tests {
     #[test]
     fn precedence_and_binds_tighter_than_or() {
         let ast = parse("qty = 1 or qty = 2 and price = 3").unwrap();
-        assert!(matches!(ast, Ast::Or(_, b) if matches!(*b, Ast::And(..))));
+        let Ast::Or(terms) = ast else {
+            panic!("{ast:?}")
+        };
+        assert_eq!(terms.len(), 2);
+        assert!(matches!(&terms[1], Ast::And(t) if t.len() == 2));
+    }
+
+    #[test]
+    fn chains_are_flat_and_nesting_is_bounded() {
+        let chain = vec!["qty = 1"; 50_000].join(" and ");
+        assert!(matches!(parse(&chain).unwrap(), Ast::And(t) if t.len() == 50_000));
+        for deep in [
+            format!("{}qty = 1{}", "(".repeat(10_000), ")".repeat(10_000)),
+            format!("{}qty = 1", "not ".repeat(20_000)),
+            format!("{}qty = 1", "not (".repeat(20_000)),
+        ] {
+            let err = parse(&deep).unwrap_err();
+            assert_eq!(err.code, "limit_exceeded");
+            assert_eq!(err.field.as_deref(), Some("where"));
+            assert!(
+                err.message.contains("max_csv_where_depth = 100"),
+                "{}",
+                err.message
+            );
+        }
+        let ok = format!("{}qty = 1{}", "(".repeat(100), ")".repeat(100));
+        assert!(parse(&ok).is_ok());
+        let ok = format!("{}qty = 1", "not ".repeat(100));
+        assert!(parse(&ok).is_ok());
+        assert!(parse(&format!("{}qty = 1", "not ".repeat(101))).is_err());
     }
 
     #[test]
