@@ -49,10 +49,12 @@ test-sandboxes:
 test-rust:
 	cargo test --quiet --manifest-path native/Cargo.toml --no-default-features
 
-lint: venv ## ruff, mypy --strict, stubtest, proto checks, cargo fmt and clippy, go vet, gofmt
+lint: venv ## ruff, mypy --strict, layer contracts, stubtest, proto checks, cargo fmt and clippy, go vet, gofmt
 	$(BIN)/ruff check host tests benchmarks
 	$(BIN)/ruff format --check host tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m pytest -q -p no:cacheprovider --noconftest tests/test_layers.py
 	$(BIN)/python -m mypy.stubtest polyhost._native
 	$(BIN)/python proto/gen_python.py --check
 	PYTHON=$(CURDIR)/$(BIN)/python bash sandboxes/go/scripts/gen.sh --check

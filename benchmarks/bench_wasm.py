@@ -27,7 +27,7 @@ from polyhost._catalog import NodeType
 from polyhost._compiler import compile_workflow, parse_workflow
 from polyhost._context import NodeContext
 from polyhost.runtimes import WasmRuntime
-from polyhost.runtimes._wasm_call import CallRequest, PoolLimits, WasmMachine
+from polyhost.runtimes.wasm._call import CallRequest, PoolLimits, WasmMachine
 
 CALLS = 5000
 CHAIN = 500
@@ -134,7 +134,9 @@ def noop() -> None:
 
 async def per_call(path: Path) -> dict[str, Any]:
     node_type = NodeType(type="bench.wasm", runtime="wasm", module=str(path))
-    metered_type = node_type.model_copy(update={"limits": {"fuel": 1_000_000}})
+    metered_type = NodeType(
+        type="bench.wasm", runtime="wasm", module=str(path), limits={"fuel": 1_000_000}
+    )
     runtime = WasmRuntime(cache_dir=None)
     ctx = NodeContext("run", "wf", "n", "bench.wasm", 1, "key")
     machine = runtime.machine()

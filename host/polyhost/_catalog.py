@@ -7,43 +7,43 @@ import inspect
 import re
 import threading
 import tomllib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ._document import Unreadable, read_limited
 from ._errors import ManifestError
-from ._imports import import_callable
 from ._limits import default_limits
 from ._redaction import allowed_env
+from .runtimes._plugin import RuntimeOptions
+from .runtimes._registry import find_runtime, runtime_plugins
 
-__all__ = ["Catalog", "HostSection", "NodeType", "SidecarSpec"]
+__all__ = ["Catalog", "HostSection", "ManifestSections", "NodeType", "SidecarSpec"]
 
-RuntimeName = Literal["python", "native", "wasm", "grpc"]
 ENTRY_POINT_GROUP = "polyhost.nodes"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class NodeType(BaseModel):
-    """Metadata of a node type; the runtime named here runs every node of this type."""
+    """Metadata of a node type; the runtime named here runs every node of this type.
+
+    The keys a runtime adds (``handler``, ``module``, ``sidecar``, ...) are its ``options``,
+    checked against that runtime's own model: in a manifest they stay top-level keys of the
+    ``[[nodes]]`` entry, and they read as attributes (``node_type.handler``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
-    runtime: RuntimeName
+    runtime: str = Field(description="the runtime that runs it: a built-in or a plug-in's")
     version: str = "1"
     description: str = ""
-    handler: str | None = Field(None, description="python: module:function; native: name")
-    module: str | None = Field(None, description="wasm: path of the module")
-    limits: dict[str, Any] = Field(default_factory=dict)
-    grants: dict[str, Any] = Field(default_factory=dict)
-    sidecar: str | None = None
-    unary: bool = Field(
-        False, description="grpc: one unary call (Run) per attempt; logs arrive with the result"
+    options: RuntimeOptions = Field(
+        default_factory=RuntimeOptions, description="the runtime's own keys, as its model"
     )
-    isolation: Literal["inline", "process"] = "inline"
     input_schema: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
     ports: tuple[str, ...] = ("out",)
@@ -61,13 +61,56 @@ class NodeType(BaseModel):
         None, description="run by the engine itself: a node with a `body` workflow"
     )
 
-    @model_validator(mode="after")
-    def _runtime_has_its_target(self) -> NodeType:
-        needed = {"python": "handler", "native": "handler", "wasm": "module", "grpc": "sidecar"}
-        key = needed[self.runtime]
-        if getattr(self, key) is None and self.runtime != "python" and self.control is None:
-            raise ValueError(f"a {self.runtime} node type needs `{key}`")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _runtime_options(cls, data: Any) -> Any:
+        # The runtime's keys are validated by its model; the rest by this one.
+        if not isinstance(data, dict) or not isinstance(data.get("runtime"), str):
+            return data
+        own = {k: v for k, v in data.items() if k not in cls.model_fields}
+        common = {k: v for k, v in data.items() if k in cls.model_fields}
+        runtime = data["runtime"]
+        plugin = find_runtime(runtime)
+        if plugin is None:
+            known = ", ".join(sorted(runtime_plugins()))
+            raise ValueError(f"unknown runtime {runtime!r} (known: {known})")
+        model = plugin.options
+        given = common.pop("options", None)
+        if isinstance(given, RuntimeOptions):
+            if not isinstance(given, model):
+                raise ValueError(f"the options are not the {runtime} runtime's")
+            if not own:
+                common["options"] = given
+                return common
+            given = dict(given)
+        elif given is not None and not isinstance(given, dict):
+            raise ValueError("options: expected a table of the runtime's keys")
+        values = {**(given if isinstance(given, dict) else {}), **own}
+        for key in values:
+            if key not in model.model_fields:
+                raise ValueError(
+                    f"`{key}` is not an option of the {runtime} runtime "
+                    f"(its options: {', '.join(model.model_fields) or 'none'})"
+                )
+        target = plugin.target
+        if target is not None and values.get(target) is None and common.get("control") is None:
+            raise ValueError(f"a {runtime} node type needs `{target}`")
+        try:
+            common["options"] = model.model_validate(values)
+        except ValidationError as exc:
+            raise ValueError(_first_error(exc)) from None
+        return common
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # A runtime's option read as an attribute (node_type.handler), for convenience;
+            # runtime code reads its typed options model instead.
+            if not name.startswith("_"):
+                options = self.__dict__.get("options")
+                if options is not None and name in type(options).model_fields:
+                    return getattr(options, name)
+            return super().__getattr__(name)
 
     def ports_for(self, params: dict[str, Any]) -> tuple[str, ...]:
         """The ports a node of this type has, given its ``with`` (switch cases add ports)."""
@@ -148,6 +191,14 @@ class HostSection(BaseModel):
         return self
 
 
+@dataclass(frozen=True, slots=True)
+class ManifestSections:
+    """What a loaded manifest declares besides its node types (runtimes read their part)."""
+
+    path: Path
+    sidecars: Mapping[str, SidecarSpec]
+
+
 class _Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -168,9 +219,9 @@ class Catalog:
         self._callables: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
         self.sidecars: dict[str, SidecarSpec] = {}
-        # Called with the sidecars of each manifest loaded (the grpc runtime asks them for their
-        # node types and adds those).
-        self.on_sidecars: Callable[[dict[str, SidecarSpec]], None] | None = None
+        # Called with each manifest loaded (a runtime that discovers node types from what a
+        # manifest declares, such as sidecars, watches here).
+        self._watchers: list[Callable[[ManifestSections], None]] = []
         self.sidecar_problems: dict[str, str] = {}  # why a sidecar's node types are unknown
         # Environment variables the manifests' `[host] env` allow (the host adds its own).
         self.env_allow: list[str] = []
@@ -180,11 +231,16 @@ class Catalog:
 
     @classmethod
     def with_builtins(cls) -> Catalog:
-        """A catalog holding the built-in node types: ``core.*`` and the native registry's."""
+        """A catalog holding the built-in node types: ``core.*`` and those every runtime
+        brings (the native registry's)."""
         from .nodes import builtin_node_types  # noqa: PLC0415 (nodes import the catalog)
-        from .runtimes._native import native_node_types  # noqa: PLC0415 (same)
 
-        return cls([*builtin_node_types(), *native_node_types()])
+        contributed = [t for plugin in runtime_plugins().values() for t in plugin.node_types()]
+        return cls([*builtin_node_types(), *contributed])
+
+    def watch(self, callback: Callable[[ManifestSections], None]) -> None:
+        """Call ``callback`` with what each manifest loaded from now on declares."""
+        self._watchers.append(callback)
 
     def __contains__(self, type_name: object) -> bool:
         return type_name in self._types
@@ -223,53 +279,37 @@ class Catalog:
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
             handler = f"{func.__module__}:{func.__qualname__}"
-            node_type = NodeType(
-                type=type_name,
-                runtime="python",
-                handler=handler,
-                description=description or inspect.getdoc(func) or "",
-                input_schema=input_schema,
-                output_schema=output_schema,
-                ports=ports,
-                port_field=port_field,
-                isolation=isolation,
+            node_type = NodeType.model_validate(
+                {
+                    "type": type_name,
+                    "runtime": "python",
+                    "handler": handler,
+                    "description": description or inspect.getdoc(func) or "",
+                    "input_schema": input_schema,
+                    "output_schema": output_schema,
+                    "ports": ports,
+                    "port_field": port_field,
+                    "isolation": isolation,
+                }
             )
             self.add(node_type, func)
             return func
 
         return register
 
-    def python_handler(self, node_type: NodeType) -> Callable[..., Any]:
-        """The callable behind a python node type, imported on first use.
-
-        Raises ``ManifestError`` when the handler cannot be imported.
-        """
+    def cached_callable(
+        self, node_type: NodeType, load: Callable[[], Callable[..., Any]]
+    ) -> Callable[..., Any]:
+        """The callable behind ``node_type``: the one registered with it, else ``load()``'s,
+        imported once (a runtime says how; its errors propagate)."""
         found = self._callables.get(node_type.type)
         if found is not None:
             return found
         with self._lock:
             found = self._callables.get(node_type.type)
             if found is None:
-                found = _import_handler(node_type)
+                found = load()
                 self._callables[node_type.type] = found
-        return found
-
-    def module_handler(self, node_type: NodeType) -> Callable[..., Any]:
-        """The callable ``handler`` in ``module`` (out-of-tree native nodes), imported once.
-
-        Raises ``ManifestError`` when it cannot be imported.
-        """
-        found = self._callables.get(node_type.type)
-        if found is not None:
-            return found
-        reference = f"{node_type.module}:{node_type.handler}"
-        try:
-            found = import_callable(reference, node_type.base_dir)
-        except (ImportError, AttributeError, TypeError, ValueError) as exc:
-            raise ManifestError(
-                f"node type {node_type.type}: cannot load {reference}: {exc}"
-            ) from exc
-        self._callables[node_type.type] = found
         return found
 
     def load_manifest(self, path: str | Path) -> None:
@@ -294,25 +334,27 @@ class Catalog:
         # Secrets are known before any sidecar of this manifest starts (and may log them).
         allowed_env(manifest.host.env)
         self.env_allow.extend(n for n in manifest.host.env if n not in self.env_allow)
+        sections = ManifestSections(
+            path=path,
+            sidecars={
+                name: sidecar.model_copy(update={"base_dir": base})
+                for name, sidecar in manifest.sidecars.items()
+            },
+        )
         for index, entry in enumerate(manifest.nodes):
             try:
                 node_type = NodeType.model_validate({**entry, "base_dir": base})
             except ValidationError as exc:
                 label = entry.get("type", f"nodes[{index}]")
                 raise ManifestError(f"{path}: node type {label}: {_first_error(exc)}") from exc
-            if node_type.runtime == "grpc" and node_type.sidecar not in manifest.sidecars:
-                raise ManifestError(
-                    f"{path}: node type {node_type.type}: sidecar {node_type.sidecar!r} "
-                    "is not declared under [sidecars]"
-                )
+            plugin = find_runtime(node_type.runtime)
+            problem = plugin.check_manifest(node_type, sections) if plugin else None
+            if problem is not None:
+                raise ManifestError(f"{path}: node type {node_type.type}: {problem}")
             self.add(node_type)
-        declared = {
-            name: sidecar.model_copy(update={"base_dir": base})
-            for name, sidecar in manifest.sidecars.items()
-        }
-        self.sidecars.update(declared)
-        if declared and self.on_sidecars is not None:
-            self.on_sidecars(declared)
+        self.sidecars.update(sections.sidecars)
+        for watcher in self._watchers:
+            watcher(sections)
 
     def load_entry_points(self) -> None:
         """Add node types that installed packages register under ``polyhost.nodes``.
@@ -332,21 +374,6 @@ class Catalog:
                     self.add(item[0], item[1])
                 else:
                     self.add(item)
-
-
-def _import_handler(node_type: NodeType) -> Callable[..., Any]:
-    try:
-        return import_callable(node_type.handler or "", node_type.base_dir)
-    except (ValueError, TypeError) as exc:
-        raise ManifestError(f"node type {node_type.type}: {exc}") from exc
-    except ImportError as exc:
-        raise ManifestError(
-            f"node type {node_type.type}: cannot import the handler: {exc}"
-        ) from exc
-    except AttributeError as exc:
-        raise ManifestError(
-            f"node type {node_type.type}: {node_type.handler!r} does not exist: {exc}"
-        ) from exc
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ._bridge import Plan
 from ._catalog import Catalog, NodeType
 from ._diagnostics import Diagnostic, Severity
 from ._diagnostics import DiagnosticCode as C
@@ -24,7 +25,7 @@ from ._document import (
     locate,
     problem_diagnostics,
 )
-from ._errors import CompileError, ExpressionError, ManifestError, PolyhostError
+from ._errors import CompileError, ExpressionError, PolyhostError
 from ._expressions import (
     Const,
     Expression,
@@ -37,12 +38,15 @@ from ._expressions import Mapping as Mapping_
 from ._inputs import InputsSchema
 from ._limits import Limits, default_limits
 from ._model import Edge, Node, RetryPolicy, Workflow
-from ._planning import Plan
+from ._router import RuntimeRouter
 from ._schema import schema_errors, schema_parameter_problems, validator_for
-from .runtimes._native import check_native_params
-from .runtimes._wasm import check_wasm_node_type
 
-__all__ = ["CompiledNode", "CompiledWorkflow", "compile_workflow", "parse_workflow"]
+__all__ = ["CompiledNode", "CompiledWorkflow", "Runtimes", "compile_workflow", "parse_workflow"]
+
+# The runtimes a workflow may use: a router (whose runtimes also check their node types), the
+# names of the available runtimes, or None for any (checks by the runtimes' plug-ins).
+Runtimes = RuntimeRouter | Iterable[str] | None
+_ANY_HOST = RuntimeRouter()  # no adapters: checks only
 
 SCOPE_NAMES = frozenset({"input", "var", "env", "execution"})
 BODY_SCOPE_NAMES = frozenset({"loop", "parallel"})
@@ -112,6 +116,9 @@ class CompiledWorkflow:
     graph: CompiledGraph
     inputs: InputsSchema
     warnings: tuple[Diagnostic, ...] = field(default=())
+    # The manifests its node types came from, recorded with each run so that a rerun or a
+    # resume in another process loads them again (the host sets them; not part of the plan).
+    manifests: tuple[str, ...] = field(default=())
 
     @property
     def nodes(self) -> tuple[CompiledNode, ...]:
@@ -172,7 +179,7 @@ def parse_workflow(
     default_id: str | None = None,
     limits: Limits | None = None,
     catalog: Catalog | None = None,
-    runtimes: Iterable[str] | None = None,
+    runtimes: Runtimes = None,
     checked: list[Problem] | None = None,
 ) -> Workflow:
     """Validate a loaded YAML/JSON value as a workflow; ``CompileError`` lists every problem.
@@ -214,7 +221,7 @@ def _salvage(
     raw: dict[str, Any],
     bad: list[Loc],
     catalog: Catalog,
-    runtimes: Iterable[str] | None,
+    runtimes: Runtimes,
     limits: Limits,
 ) -> list[Diagnostic]:
     """What compiling the valid part of an invalid document finds: nodes the model rejected
@@ -264,10 +271,13 @@ def compile_workflow(
     workflow: Workflow,
     catalog: Catalog,
     *,
-    runtimes: Iterable[str] | None = None,
+    runtimes: Runtimes = None,
     limits: Limits | None = None,
 ) -> CompiledWorkflow:
     """Check ``workflow`` against ``catalog`` and build its plan.
+
+    Each node type's runtime checks it (through ``runtimes`` when it is a router); with names
+    or a router, a node type whose runtime is not among them is an error.
 
     Raises ``CompileError`` carrying every diagnostic when any is an error.
     """
@@ -286,12 +296,19 @@ def compile_workflow(
             ]
         )
     diagnostics: list[Diagnostic] = []
+    router = runtimes if isinstance(runtimes, RuntimeRouter) else _ANY_HOST
+    available: set[str] | None = None
+    if isinstance(runtimes, RuntimeRouter):
+        available = set(runtimes.runtimes)
+    elif runtimes is not None:
+        available = set(runtimes)
     compiler = _Compiler(
         workflow.nodes,
         workflow.edges,
         workflow.outputs,
         catalog=catalog,
-        runtimes=set(runtimes) if runtimes is not None else None,
+        runtimes=available,
+        router=router,
         diagnostics=diagnostics,
         context=_Context(),
         limits=limits,
@@ -332,6 +349,7 @@ class _Compiler:
         *,
         catalog: Catalog,
         runtimes: set[str] | None,
+        router: RuntimeRouter,
         diagnostics: list[Diagnostic],
         context: _Context,
         limits: Limits,
@@ -342,6 +360,7 @@ class _Compiler:
         self.outputs = outputs
         self.catalog = catalog
         self.runtimes = runtimes
+        self.router = router
         self.diagnostics = diagnostics
         self.context = context
         self.limits = limits
@@ -547,23 +566,8 @@ class _Compiler:
                 node=node.id,
                 field="body",
             )
-        if (
-            node_type.runtime == "python"
-            and node_type.isolation == "inline"
-            and not node_type.control
-        ):
-            try:
-                self.catalog.python_handler(node_type)
-            except ManifestError as exc:
-                self.error(C.HANDLER_NOT_FOUND, exc.message, node=node.id, field="type")
-        if node_type.runtime == "native" and node_type.module is not None:
-            try:
-                self.catalog.module_handler(node_type)
-            except ManifestError as exc:
-                self.error(C.HANDLER_NOT_FOUND, exc.message, node=node.id, field="type")
-        if node_type.runtime == "wasm":
-            for problem in check_wasm_node_type(node_type, self.limits):
-                self.error(C.INVALID_WASM_MODULE, problem, node=node.id, field="type")
+        for code, message, key in self.router.check(node_type, self.catalog, self.limits):
+            self.error(code, message, node=node.id, field=key or "type")
         return node_type
 
     def _check_edges(self, types: list[NodeType | None]) -> list[tuple[int, int, str]]:
@@ -631,15 +635,19 @@ class _Compiler:
         conditions: dict[str, Expression] = {}
         if control is not None and node.body is not None:
             body, conditions = self._compile_body(node, control)
+        broken: set[str] = set()  # given, with a diagnostic of their own already
         for key, value in node.with_.items():
             if key in conditions or (control == "loop" and key in LOOP_CONDITIONS):
                 continue
             if key in expression_keys:
                 if not self._is_cel_source(value, node.id, key):
+                    broken.add(key)
                     continue
                 parsed = self._expression(_strip_braces(value), node.id, f"with.{key}")
                 if parsed is not None:
                     expression_params[key] = parsed
+                else:
+                    broken.add(key)
             else:
                 template_values[key] = value
         per_key: dict[str, Template] = {}
@@ -649,7 +657,7 @@ class _Compiler:
                 per_key[key] = template
         if len(per_key) < len(template_values) or node_type is None:
             return None
-        self._check_params_once(node, node_type, per_key, set(expression_params))
+        self._check_params_once(node, node_type, per_key, set(expression_params) | broken)
         params: Template = (
             Const(template_values)
             if all(t.is_constant for t in per_key.values())
@@ -692,6 +700,7 @@ class _Compiler:
             node.body.outputs,
             catalog=self.catalog,
             runtimes=self.runtimes,
+            router=self.router,
             diagnostics=self.diagnostics,
             context=_Context(
                 scope_names=ctx.scope_names | {var},
@@ -851,8 +860,8 @@ class _Compiler:
                 field=f"with.{path}" if path else "with",
             )
         if not errors:
-            # What a built-in native node checks itself (a `where`'s syntax and nesting).
-            for code, message, key in check_native_params(node_type, constant, self.limits):
+            # What the runtime checks itself (a native node: a `where`'s syntax and nesting).
+            for code, message, key in self.router.check_params(node_type, constant, self.limits):
                 self.error(
                     C.LIMIT_EXCEEDED if code == C.LIMIT_EXCEEDED else C.INVALID_PARAMETERS,
                     f"{node_type.type}: {message}",

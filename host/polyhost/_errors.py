@@ -6,20 +6,39 @@ snake_case ``code`` that diagnostics, events and the CLI share::
     PolyhostError
     ├── WorkflowError              a document or manifest that cannot be used
     │   ├── WorkflowLoadError      unreadable file, bad YAML/JSON
+    │   │   └── YamlSyntaxError    YAML that does not parse (line and column)
     │   ├── CompileError           diagnostics with severity "error" (carries them all)
     │   └── ManifestError          a polyhost.toml that cannot be read or is invalid
     ├── InputError                 run inputs that break the workflow's inputs schema
     ├── ExpressionError            a CEL expression that does not parse or evaluate
+    │   └── ExpressionLimitError   one too long, deep or costly (``limit`` names the field)
+    ├── InvalidSchemaError         a JSON Schema that cannot be used (``problems``)
+    ├── PatternError               a schema ``pattern`` the regex engine cannot run
+    ├── PlanError                  the plan or a run's scheduler state refused an operation
     ├── NodeError                  one attempt of one node failed (node id, code, attempt)
     │   ├── NodeTimeoutError       the attempt ran past its timeout
     │   ├── NodeOutputError        the output is not JSON-serialisable, or too large
     │   ├── NodeParameterError     resolved parameters break the node type's input schema
     │   └── HandlerError           the handler raised; the cause is kept
-    ├── RuntimeUnavailableError    no adapter for a node type's runtime
+    │       └── RemoteHandlerError a handler in a worker process raised (its traceback kept)
+    ├── RuntimeUnavailableError    no adapter for a node type's runtime, or it cannot serve
+    │   ├── SidecarStartError      a managed sidecar did not start or became unavailable
+    │   ├── SidecarProtocolError   a sidecar speaks another major version, or breaks it
+    │   └── SidecarAuthError       a sidecar refused the host's token
     ├── RunNotFoundError           the store has no run with that id
+    │   └── AmbiguousRunIdError    an id prefix that several runs start with (lists them)
     ├── RunStateError              an operation that the run's status does not allow
     ├── StoreError                 the store could not be read or written
-    └── LimitExceededError         input or work past one of the host's limits (docs/limits.md)
+    ├── LimitExceededError         input or work past one of the host's limits (docs/limits.md)
+    │   └── ModuleLimitError       a wasm module past a ``max_wasm_*`` limit
+    └── PauseRequested             not a failure: a handler asks for its run to pause
+
+``PauseRequested`` lives in ``polyhost._pause``, the sidecar errors in the grpc runtime, the
+schema errors in ``polyhost._schema``. Errors of the Rust extension never reach a caller as
+they are: ``polyhost._bridge`` turns each into one of the above (the extension's ``PlanError``
+into ``PlanError``; ``ExpressionSyntaxError`` and ``ExpressionEvalError`` into
+``ExpressionError``; its regex ``PatternError`` into ``PatternError``; ``NativeNodeError`` into
+a ``NodeError`` naming the node).
 """
 
 from __future__ import annotations
@@ -27,8 +46,10 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AmbiguousRunIdError",
     "CompileError",
     "ExpressionError",
+    "ExpressionLimitError",
     "HandlerError",
     "InputError",
     "LimitExceededError",
@@ -37,6 +58,8 @@ __all__ = [
     "NodeOutputError",
     "NodeParameterError",
     "NodeTimeoutError",
+    "PatternError",
+    "PlanError",
     "PolyhostError",
     "RunNotFoundError",
     "RunStateError",
@@ -116,6 +139,31 @@ class ExpressionError(PolyhostError):
         self.field = field
 
 
+class ExpressionLimitError(ExpressionError):
+    """An expression went past one of the expression limits (``limit`` names the field of
+    :class:`Limits`): too long or deeply nested to parse, or too costly to evaluate."""
+
+    code = "limit_exceeded"
+
+    def __init__(self, exc: LimitExceededError, source: str) -> None:
+        super().__init__(exc.message, source=source)
+        self.limit = exc.limit
+        self.value = exc.value
+
+
+class PatternError(PolyhostError):
+    """A regular expression (a schema's ``pattern``) the linear-time engine cannot run."""
+
+    code = "invalid_pattern"
+
+
+class PlanError(PolyhostError):
+    """The plan or a run's scheduler state refused an operation (an edge to a node that does
+    not exist, a node completed twice, a snapshot of another plan)."""
+
+    code = "plan_error"
+
+
 class NodeError(PolyhostError):
     """One attempt of a node failed."""
 
@@ -174,6 +222,20 @@ class RunNotFoundError(PolyhostError):
     """The store holds no run with that id."""
 
     code = "run_not_found"
+
+
+class AmbiguousRunIdError(RunNotFoundError):
+    """Several runs start with the id prefix given; ``candidates`` lists some of them."""
+
+    code = "ambiguous_run_id"
+
+    def __init__(self, prefix: str, candidates: list[str], *, more: bool = False) -> None:
+        shown = ", ".join(candidates) + (", ..." if more else "")
+        super().__init__(
+            f"run id prefix {prefix!r} is ambiguous: it matches {shown}; give more characters"
+        )
+        self.prefix = prefix
+        self.candidates = list(candidates)
 
 
 class RunStateError(PolyhostError):

@@ -1,7 +1,7 @@
 """CEL expressions and ``{{ }}`` templates, parsed once at compile time.
 
-This module and :mod:`._planning` are the only ones that import the Rust extension; its errors
-are translated here into :class:`ExpressionError`.
+The CEL engine is the Rust extension's, reached through :mod:`._bridge`, which turns its errors
+into :class:`ExpressionError` (:class:`ExpressionLimitError` past a limit).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from . import _native
-from ._errors import ExpressionError, LimitExceededError
+from ._bridge import Program, Scope
+from ._errors import ExpressionError, ExpressionLimitError
 from ._limits import Limits, default_limits
 
 __all__ = [
@@ -29,20 +29,6 @@ __all__ = [
     "diagnose",
 ]
 
-Scope = _native.Scope
-
-
-class ExpressionLimitError(ExpressionError):
-    """An expression went past one of the expression limits (``limit`` names the field of
-    :class:`Limits`): too long or deeply nested to parse, or too costly to evaluate."""
-
-    code = "limit_exceeded"
-
-    def __init__(self, exc: LimitExceededError, source: str) -> None:
-        super().__init__(exc.message, source=source)
-        self.limit = exc.limit
-        self.value = exc.value
-
 
 class Expression:
     """A parsed CEL expression and the free names it reads.
@@ -56,30 +42,20 @@ class Expression:
 
     def __init__(self, source: str, limits: Limits | None = None) -> None:
         lim = limits or default_limits()
-        try:
-            self._program = _native.Expression(
-                source,
-                lim.max_expression_bytes,
-                lim.max_expression_depth,
-                lim.max_expression_steps,
-                lim.max_expression_memory,
-            )
-        except _native.ExpressionSyntaxError as exc:
-            raise ExpressionError(str(exc), source=source) from None
-        except LimitExceededError as exc:
-            raise ExpressionLimitError(exc, source) from None
+        self._program = Program(
+            source,
+            lim.max_expression_bytes,
+            lim.max_expression_depth,
+            lim.max_expression_steps,
+            lim.max_expression_memory,
+        )
         self.source = source
         self.references: frozenset[str] = frozenset(self._program.references())
 
-    def evaluate(self, scope: _native.Scope) -> Any:
+    def evaluate(self, scope: Scope) -> Any:
         """The expression's value in ``scope``; ``ExpressionError`` when it cannot be had
         (``ExpressionLimitError`` past a limit)."""
-        try:
-            return self._program.evaluate(scope)
-        except _native.ExpressionEvalError as exc:
-            raise ExpressionError(f"{self.source!r}: {exc}", source=self.source) from None
-        except LimitExceededError as exc:
-            raise ExpressionLimitError(exc, self.source) from None
+        return self._program.evaluate(scope)
 
 
 def diagnose(exc: ExpressionError) -> tuple[str, str]:
@@ -107,7 +83,7 @@ class Template(ABC):
     __slots__ = ()
 
     @abstractmethod
-    def resolve(self, scope: _native.Scope, nulls: AbstractSet[str] = frozenset()) -> Any:
+    def resolve(self, scope: Scope, nulls: AbstractSet[str] = frozenset()) -> Any:
         """The value with every template evaluated in ``scope``."""
 
     def expressions(self) -> Iterator[Expression]:
@@ -128,7 +104,7 @@ class Const(Template):
     def __init__(self, value: Any) -> None:
         self.value = value
 
-    def resolve(self, scope: _native.Scope, nulls: AbstractSet[str] = frozenset()) -> Any:
+    def resolve(self, scope: Scope, nulls: AbstractSet[str] = frozenset()) -> Any:
         # Containers are copied so a handler that mutates its params cannot change the plan.
         return _copy(self.value)
 
@@ -145,7 +121,7 @@ class Expr(Template):
     def __init__(self, expression: Expression) -> None:
         self.expression = expression
 
-    def resolve(self, scope: _native.Scope, nulls: AbstractSet[str] = frozenset()) -> Any:
+    def resolve(self, scope: Scope, nulls: AbstractSet[str] = frozenset()) -> Any:
         return _evaluate(self.expression, scope, nulls)
 
     def expressions(self) -> Iterator[Expression]:
@@ -160,7 +136,7 @@ class Text(Template):
     def __init__(self, parts: list[str | Expression]) -> None:
         self.parts = parts
 
-    def resolve(self, scope: _native.Scope, nulls: AbstractSet[str] = frozenset()) -> str:
+    def resolve(self, scope: Scope, nulls: AbstractSet[str] = frozenset()) -> str:
         out: list[str] = []
         for part in self.parts:
             if isinstance(part, str):
@@ -183,9 +159,7 @@ class Mapping(Template):
     def __init__(self, items: dict[str, Template]) -> None:
         self.items = items
 
-    def resolve(
-        self, scope: _native.Scope, nulls: AbstractSet[str] = frozenset()
-    ) -> dict[str, Any]:
+    def resolve(self, scope: Scope, nulls: AbstractSet[str] = frozenset()) -> dict[str, Any]:
         return {key: item.resolve(scope, nulls) for key, item in self.items.items()}
 
     def expressions(self) -> Iterator[Expression]:
@@ -201,7 +175,7 @@ class Sequence(Template):
     def __init__(self, items: list[Template]) -> None:
         self.items = items
 
-    def resolve(self, scope: _native.Scope, nulls: AbstractSet[str] = frozenset()) -> list[Any]:
+    def resolve(self, scope: Scope, nulls: AbstractSet[str] = frozenset()) -> list[Any]:
         return [item.resolve(scope, nulls) for item in self.items]
 
     def expressions(self) -> Iterator[Expression]:
@@ -223,7 +197,7 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _evaluate(expression: Expression, scope: _native.Scope, nulls: AbstractSet[str]) -> Any:
+def _evaluate(expression: Expression, scope: Scope, nulls: AbstractSet[str]) -> Any:
     try:
         return expression.evaluate(scope)
     except ExpressionError:

@@ -10,6 +10,7 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -24,6 +25,7 @@ from ._diagnostics import Diagnostic
 from ._engine import EngineSettings, Execution, Resumption
 from ._errors import CompileError, InputError, PolyhostError, RunStateError
 from ._events import Event, EventType
+from ._history import RunHistory
 from ._imports import backend_options
 from ._limiter import NodeSlots
 from ._limits import Limits, default_limits
@@ -33,7 +35,7 @@ from ._redaction import allowed_env
 from ._result import RunResult, RunStatus
 from ._router import RuntimeRouter
 from ._schema import schema_errors, validator_for
-from .runtimes import GrpcRuntime, NativeRuntime, PythonRuntime, WasmRuntime
+from .runtimes import RuntimeSetup
 from .store import RunRecord, RunStore, default_home, open_store
 from .store._base import Owner
 
@@ -127,38 +129,34 @@ class Host:
             open_store(self.config.db, self.config.home) if store is _DEFAULT else store
         )
         self.router = router or RuntimeRouter()
-        if not self.router.has("python"):
-            self.router.register(
-                PythonRuntime(self.catalog, process_workers=self.config.process_workers)
+        # Every runtime this host can have (built-in or a plug-in's) that the router given
+        # lacks is built by its plug-in; the grpc one then discovers sidecars' node types.
+        self.router.install(
+            RuntimeSetup(
+                catalog=self.catalog,
+                limits=self.config.limits,
+                home=self.config.home,
+                allowed_roots=tuple(self.config.allowed_roots),
+                max_output_bytes=self.config.max_output_bytes,
+                process_workers=self.config.process_workers,
+                cache=self.config.wasm_cache,
             )
-        if not self.router.has("native"):
-            self.router.register(
-                NativeRuntime(
-                    self.catalog,
-                    self.config.allowed_roots,
-                    self.config.limits,
-                    self.config.max_output_bytes,
-                )
-            )
-        if not self.router.has("wasm"):
-            cache = self.config.home / "wasm-cache" if self.config.wasm_cache else None
-            self.router.register(WasmRuntime(cache_dir=cache, limits=self.config.limits))
-        if not self.router.has("grpc"):
-            self.router.register(GrpcRuntime(self.catalog, limits=self.config.limits))
-        grpc_runtime = self.router.adapter("grpc")
-        if isinstance(grpc_runtime, GrpcRuntime):
-            self.catalog.on_sidecars = grpc_runtime.discover
-            if self.catalog.sidecars:
-                grpc_runtime.discover(dict(self.catalog.sidecars))
+        )
         self._limiter: NodeSlots | None = None
         self._active: dict[str, Execution] = {}
-        self._manifests: dict[int, str] = {}
         self._stop_serving: anyio.Event | None = None
         self._compiled: OrderedDict[tuple[int, str], CompiledWorkflow] = OrderedDict()
         self._closed = False
         # Known as secrets from the start: a sidecar's log may show them before any run does.
         allowed_env(self.config.env_allow)
         self.owner = Owner(host_id=new_run_id(), hostname=socket.gethostname(), pid=os.getpid())
+
+    @property
+    def history(self) -> RunHistory:
+        """The runs this host's store keeps, read only: list (filters, cursor), one run's
+        result, record and events, id prefixes. What the CLI and a server show comes from here.
+        """
+        return RunHistory(self.store)
 
     # loading and compiling -----------------------------------------------------------------
 
@@ -175,18 +173,19 @@ class Host:
             path,
             limits=self.config.limits,
             catalog=self.catalog,
-            runtimes=self.router.runtimes,
+            runtimes=self.router,
         )
         if loaded:
-            self._manifests[id(workflow)] = os.pathsep.join(loaded)
+            # The manifests travel with the workflow (into its plan and its runs' records).
+            workflow._manifests = tuple(loaded)
         return workflow
 
-    async def _load_manifests(self, paths: str | None) -> None:
+    async def _load_manifests(self, paths: tuple[str, ...]) -> None:
         """Load a stored run's manifests again, off the loop (loading one may start sidecars)."""
 
         def load() -> None:
-            for manifest in (paths or "").split(os.pathsep):
-                if manifest and Path(manifest).is_file():
+            for manifest in paths:
+                if Path(manifest).is_file():
                     self.catalog.load_manifest(manifest)
 
         await anyio.to_thread.run_sync(load)
@@ -200,10 +199,15 @@ class Host:
         return list(compiled.warnings)
 
     def compile(self, workflow: Workflow) -> CompiledWorkflow:
-        """The immutable plan of ``workflow``; ``CompileError`` carries every diagnostic."""
-        return compile_workflow(
-            workflow, self.catalog, runtimes=self.router.runtimes, limits=self.config.limits
+        """The immutable plan of ``workflow``; ``CompileError`` carries every diagnostic.
+
+        The plan keeps the manifests the workflow was loaded with (``Host.load``), so that
+        running it records them for a later rerun or resume.
+        """
+        compiled = compile_workflow(
+            workflow, self.catalog, runtimes=self.router, limits=self.config.limits
         )
+        return _with_manifests(compiled, workflow.manifests)
 
     def _compile_cached(self, workflow: Workflow) -> CompiledWorkflow:
         # Resuming many runs of one workflow compiles it once (per catalog version).
@@ -237,15 +241,12 @@ class Host:
         """
         if self._closed:
             raise RunStateError("the host is closed")
-        manifest = None
         if isinstance(target, str | Path):
             source = source or str(Path(target).resolve())
             # Loading a manifest may start sidecars to ask for their node types: off the loop.
             target = await anyio.to_thread.run_sync(self.load, target)
-        if isinstance(target, Workflow):
-            manifest = self._manifests.get(id(target))
-            target = self.compile(target)
-        compiled = target
+        # Compiled once per run: a plan given here (the CLI's, say) is not compiled again.
+        compiled = self.compile(target) if isinstance(target, Workflow) else target
         prepared = compiled.inputs.prepare(inputs, self.config.limits)
         run_id = run_id or new_run_id()
         record = RunRecord(
@@ -255,7 +256,7 @@ class Host:
             inputs=prepared,
             document=compiled.workflow.model_dump(mode="json", by_alias=True, exclude_none=True),
             source=source,
-            manifest=manifest,
+            manifest=os.pathsep.join(compiled.manifests) or None,
             started_at=time.time(),
             parent_run_id=parent_run_id,
             owner=self.owner,
@@ -421,7 +422,7 @@ class Host:
     ) -> RunResult:
         store = self._require_store()
         try:
-            await self._load_manifests(record.manifest)
+            await self._load_manifests(_manifest_paths(record.manifest))
             compiled = self._compile_cached(
                 parse_workflow(record.document, default_id=record.workflow_id)
             )
@@ -521,10 +522,13 @@ class Host:
         """Start the stored run ``run_id`` afresh: same document, same inputs, a new run id."""
         store = self._require_store()
         record = await anyio.to_thread.run_sync(store.get_record, run_id)
-        await self._load_manifests(record.manifest)
+        manifests = _manifest_paths(record.manifest)
+        await self._load_manifests(manifests)
         workflow = parse_workflow(record.document, default_id=record.workflow_id)
+        # The new run records the same manifests, so it can be re-run in turn.
+        compiled = _with_manifests(self.compile(workflow), manifests)
         return await self.run(
-            workflow,
+            compiled,
             record.inputs,
             on_event=on_event,
             source=record.source,
@@ -609,6 +613,17 @@ class Host:
         if self.store is None:
             raise RunStateError("this host runs without a store, so it keeps no history")
         return self.store
+
+
+def _manifest_paths(joined: str | None) -> tuple[str, ...]:
+    """The manifests a run record names (kept as one string, joined by the path separator)."""
+    return tuple(part for part in (joined or "").split(os.pathsep) if part)
+
+
+def _with_manifests(compiled: CompiledWorkflow, manifests: tuple[str, ...]) -> CompiledWorkflow:
+    if not manifests or compiled.manifests == manifests:
+        return compiled
+    return replace(compiled, manifests=manifests)
 
 
 def _check_resume_input(pause: dict[str, Any] | None, inputs: dict[str, Any] | None) -> None:

@@ -7,9 +7,10 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from ._errors import InputError, PolyhostError
-from ._limits import Limits
+from ._errors import InputError, LimitExceededError, NodeOutputError, PolyhostError
+from ._limits import Limits, default_limits
 from ._schema import InvalidSchemaError, SchemaProblem, error_path, schema_errors, validator_for
+from ._values import check_output, where
 
 __all__ = ["InputsSchema"]
 
@@ -40,6 +41,8 @@ class InputsSchema:
 
         An error in a value that came from a default says so: the user never gave it.
         """
+        if inputs:
+            _check_values(inputs, limits or default_limits())
         values = copy.deepcopy(inputs) if inputs else {}
         if not isinstance(values, dict):
             raise InputError(f"run inputs must be an object, got {type(values).__name__}")
@@ -83,3 +86,44 @@ def _apply_defaults(
             defaulted.add((*path, name))
         if isinstance(value.get(name), dict) and prop.get("type") == "object":
             _apply_defaults(prop, value[name], (*path, name), defaulted)
+
+
+# What CEL reads as an int or a uint.
+_CEL_INTS = range(-(2**63), 2**64)
+
+
+def _check_values(inputs: Any, limits: Limits) -> None:
+    """Inputs hold JSON's values only, nested no deeper than a document may be, as a document
+    does: copying, validating, storing and reading them in expressions all rely on it (and
+    recurse, so the depth is checked first, with a loop)."""
+    try:
+        check_output(
+            inputs,
+            "",
+            limits.max_document_depth,
+            limits.max_document_bytes,
+            root="input",
+            what="the input",
+        )
+    except LimitExceededError as exc:
+        raise InputError(
+            f"the input is nested more than {limits.max_document_depth} levels deep at "
+            f"{exc.field} (limit max_document_depth; see docs/limits.md)",
+            field=exc.field,
+        ) from None
+    except NodeOutputError as exc:
+        raise InputError(exc.message, field=exc.field) from None
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(inputs, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((v, (*path, str(k))) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and value not in _CEL_INTS:
+            place = where(path, "input")
+            raise InputError(
+                f"{place} is {value}, an integer expressions cannot read (they take 64 bits "
+                "at most): pass it as a string",
+                field=place,
+            )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._compiler import parse_workflow
+from ._compiler import Runtimes, parse_workflow
 from ._diagnostics import Diagnostic
 from ._diagnostics import DiagnosticCode as C
 from ._document import (
@@ -90,7 +89,7 @@ def load_workflow(
     *,
     limits: Limits | None = None,
     catalog: Catalog | None = None,
-    runtimes: Iterable[str] | None = None,
+    runtimes: Runtimes = None,
 ) -> Workflow:
     """Read and validate a workflow file; its id defaults to the file name.
 

@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     WithJsonSchema,
     field_validator,
 )
@@ -118,6 +119,14 @@ class Workflow(_Strict):
     nodes: list[Node] = Field(default_factory=list)
     edges: list[Edge] = Field(default_factory=list)
     outputs: dict[str, Any] | None = None
+    # Not part of the document: the manifests ``Host.load`` read with it, which travel with
+    # the workflow into its compiled plan and the record of each of its runs.
+    _manifests: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def manifests(self) -> tuple[str, ...]:
+        """The manifests (``polyhost.toml``) loaded with this workflow, if any."""
+        return self._manifests
 
     @field_validator("version", mode="before")
     @classmethod

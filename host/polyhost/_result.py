@@ -1,12 +1,30 @@
-"""The result of a run, in the shape of the CLI's ``--json`` object (spec section 5)."""
+"""What the host hands out about runs, each in the shape of the JSON the CLI prints.
+
+The one place these objects are built: ``polyhost run --json`` and ``runs show --json`` print
+:meth:`RunResult.to_dict`, ``runs list --json`` prints :class:`RunOverview` rows, and a server
+sends the same objects (spec section 5).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["NodeResult", "NodeStatus", "RunResult", "RunStatus"]
+if TYPE_CHECKING:  # _events imports this module's neighbours at load time
+    from ._events import Event
+
+__all__ = [
+    "CancelOutcome",
+    "EventPage",
+    "NodeResult",
+    "NodeStatus",
+    "RunDetails",
+    "RunOverview",
+    "RunPage",
+    "RunResult",
+    "RunStatus",
+]
 
 
 class RunStatus(StrEnum):
@@ -120,3 +138,117 @@ class RunResult:
             nodes=nodes,
             pause=data.get("pause"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RunOverview:
+    """One row of the history: a ``runs list --json`` entry."""
+
+    execution_id: str
+    workflow_id: str
+    status: RunStatus
+    started_at: float
+    finished_at: float | None
+    duration_ms: float | None
+    error: dict[str, Any] | None = None
+    nodes: dict[str, int] = field(default_factory=dict)  # node count per node status
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row's JSON object."""
+        return {
+            "execution_id": self.execution_id,
+            "workflow_id": self.workflow_id,
+            "status": self.status.value,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_ms": self.duration_ms,
+            "error": self.error,
+            "nodes": dict(self.nodes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """A page of the history, newest first; ``next_cursor`` asks for the page after it
+    (``None``: this is the last)."""
+
+    runs: tuple[RunOverview, ...]
+    next_cursor: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The page as one JSON object (``runs list --json`` prints only its ``runs``)."""
+        return {"runs": [run.to_dict() for run in self.runs], "next_cursor": self.next_cursor}
+
+
+@dataclass(frozen=True, slots=True)
+class RunDetails:
+    """What a run started with: enough to start it again (same document, same inputs)."""
+
+    execution_id: str
+    workflow_id: str
+    status: RunStatus
+    inputs: dict[str, Any]
+    document: dict[str, Any]
+    source: str | None = None  # the workflow file it was read from
+    manifests: tuple[str, ...] = ()  # where its node types were declared
+    started_at: float = 0.0
+    parent_run_id: str | None = None  # the run it re-runs
+
+    @property
+    def node_ids(self) -> list[str]:
+        """The top-level node ids of the document, in order."""
+        return [
+            str(node["id"])
+            for node in self.document.get("nodes") or []
+            if isinstance(node, dict) and "id" in node
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's JSON object."""
+        return {
+            "execution_id": self.execution_id,
+            "workflow_id": self.workflow_id,
+            "status": self.status.value,
+            "inputs": self.inputs,
+            "document": self.document,
+            "source": self.source,
+            "manifests": list(self.manifests),
+            "started_at": self.started_at,
+            "parent_run_id": self.parent_run_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """Events of one run in sequence order, after a sequence number.
+
+    ``next_seq`` is the ``after_seq`` of the next page (the last sequence number here, or the
+    one asked for when there are none); ``more`` says whether events past this page exist.
+    """
+
+    execution_id: str
+    events: tuple[Event, ...]
+    next_seq: int
+    more: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The page as one JSON object (``runs events --json`` prints only its ``events``)."""
+        return {
+            "execution_id": self.execution_id,
+            "events": [event.to_dict() for event in self.events],
+            "next_seq": self.next_seq,
+            "more": self.more,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    """What ``runs cancel`` did: ``running`` (requested of the host that executes the run)
+    or ``cancelled`` (done at once)."""
+
+    execution_id: str
+    status: RunStatus
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``runs cancel --json`` object."""
+        return {"execution_id": self.execution_id, "status": self.status.value}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._catalog import NodeType
+from ._catalog import Catalog, NodeType
 from ._context import NodeContext
 from ._errors import RuntimeUnavailableError
+from ._limits import Limits
 from .runtimes._base import RuntimeAdapter
+from .runtimes._plugin import Problem, RuntimeSetup
+from .runtimes._registry import find_runtime, runtime_plugins
 
 __all__ = ["RuntimeRouter"]
 
@@ -21,6 +24,28 @@ class RuntimeRouter:
     def register(self, adapter: RuntimeAdapter) -> None:
         """Add or replace the adapter for ``adapter.name``."""
         self._adapters[adapter.name] = adapter
+
+    def install(self, setup: RuntimeSetup) -> None:
+        """Give every known runtime (built-in, or a plug-in's) that has no adapter here one
+        built by its plug-in, then let each plug-in hook its discovery into the catalog."""
+        plugins = runtime_plugins()
+        for name, plugin in plugins.items():
+            if name not in self._adapters:
+                self._adapters[name] = plugin.create(setup)
+        for name, plugin in plugins.items():
+            plugin.attach(self._adapters[name], setup.catalog)
+
+    def check(self, node_type: NodeType, catalog: Catalog, limits: Limits) -> list[Problem]:
+        """What ``node_type``'s runtime finds wrong with it before a run."""
+        plugin = find_runtime(node_type.runtime)
+        return plugin.check(node_type, catalog, limits) if plugin is not None else []
+
+    def check_params(
+        self, node_type: NodeType, params: dict[str, Any], limits: Limits
+    ) -> list[Problem]:
+        """What ``node_type``'s runtime finds wrong with a node's constant ``with`` values."""
+        plugin = find_runtime(node_type.runtime)
+        return plugin.check_params(node_type, params, limits) if plugin is not None else []
 
     def has(self, runtime: str) -> bool:
         """True when an adapter for ``runtime`` is registered."""

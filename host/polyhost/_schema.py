@@ -4,8 +4,9 @@ One way to build validators, so that each schema (a workflow's ``inputs``, a nod
 schema, a ``core.approval`` resume schema) gets the same guarantees:
 
 - ``pattern`` and ``patternProperties`` are ECMA-262, as JSON Schema says, and run on a
-  linear-time engine (``_native.Pattern``): no pattern can take exponential time, and one the
-  engine cannot run (backreferences, lookaround) is refused when the schema is checked;
+  linear-time engine (the extension's, through ``_bridge``): no pattern can take exponential
+  time, and one the engine cannot run (backreferences, lookaround) is refused when the schema
+  is checked;
 - ``$ref`` resolves within the document only: nothing is ever fetched;
 - ``format`` asserts a fixed set of formats (:data:`CHECKED_FORMATS`), whatever else is
   installed; other formats are annotations;
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import calendar
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
@@ -33,9 +35,9 @@ import referencing.jsonschema
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
-from ._errors import LimitExceededError, PolyhostError
+from ._bridge import Pattern
+from ._errors import LimitExceededError, PatternError, PolyhostError
 from ._limits import Limits, default_limits
-from ._native import Pattern, PatternError
 
 __all__ = [
     "CHECKED_FORMATS",
@@ -484,20 +486,37 @@ def _base_class(schema: Any) -> type[Validator]:
 
 
 _VALIDATORS: dict[int, tuple[Any, Validator]] = {}
+# The same schemas by content: a schema read back from the store (a paused approval's, checked
+# on every resume) is a new object each time, and checking it against its meta-schema costs
+# a millisecond.
+_BY_CONTENT: dict[str, Validator] = {}
 
 
 def validator_for(schema: Mapping[str, Any] | bool, limits: Limits | None = None) -> Validator:
-    """A validator for ``schema``, built once per schema object.
+    """A validator for ``schema``, built once per schema object (and, under the default limits,
+    once per content).
 
     Raises :class:`InvalidSchemaError` when :func:`schema_problems` finds any.
     """
     cached = _VALIDATORS.get(id(schema))
     if cached is not None and cached[0] is schema:
         return cached[1]
-    problems = schema_problems(schema, limits)
-    if problems:
-        raise InvalidSchemaError(problems)
-    validator = _new_validator(schema)
+    key: str | None = None
+    if limits is None:  # with the default limits only: a key of other limits would cost more
+        try:
+            key = json.dumps(schema, sort_keys=True)
+        except (TypeError, ValueError, RecursionError):
+            key = None  # not JSON: checked below, never cached by content
+    validator = _BY_CONTENT.get(key) if key is not None else None
+    if validator is None:
+        problems = schema_problems(schema, limits)
+        if problems:
+            raise InvalidSchemaError(problems)
+        validator = _new_validator(schema)
+        if key is not None:
+            if len(_BY_CONTENT) > 1024:
+                _BY_CONTENT.clear()
+            _BY_CONTENT[key] = validator
     if len(_VALIDATORS) > 4096:
         _VALIDATORS.clear()
     _VALIDATORS[id(schema)] = (schema, validator)

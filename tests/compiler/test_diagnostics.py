@@ -107,6 +107,15 @@ def test_cel_syntax_errors_name_node_and_field(catalog: Catalog) -> None:
     assert where == {("a", "when"), ("b", "with.message"), ("c", "with.if")}
 
 
+def test_a_broken_condition_is_one_error_not_also_a_missing_one(catalog: Catalog) -> None:
+    # `if` is given: only its own problem is reported, not "'if' is a required property".
+    for source, code in (("{{", "expression_syntax"), (3, "invalid_parameters")):
+        found = diagnostics(
+            catalog, doc([{"id": "a", "type": "core.condition", "with": {"if": source}}])
+        )
+        assert [(d.code, d.field) for d in found] == [(code, "with.if")]
+
+
 def test_unclosed_template_is_a_syntax_error(catalog: Catalog) -> None:
     found = diagnostics(
         catalog, doc([{"id": "a", "type": "core.log", "with": {"message": "{{ x"}}])

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from polyhost import Host, RunStatus
-from polyhost.runtimes import _sidecar_process
+from polyhost.runtimes.grpc import _sidecar_process
 from tests.grpc.conftest import (
     ROGUE,
     ROOT,

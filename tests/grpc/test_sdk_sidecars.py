@@ -13,7 +13,7 @@ import pytest
 
 from polyhost import CompileError, Host, HostConfig, RunStatus
 from polyhost._events import Event, EventType
-from polyhost.runtimes._sidecar_process import free_port
+from polyhost.runtimes.grpc._sidecar_process import free_port
 from tests.grpc.conftest import (
     ROOT,
     SidecarProject,

@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 from polyhost._errors import HandlerError, NodeError, NodeOutputError
-from polyhost.runtimes._process_pool import ProcessPool, RemoteHandlerError
+from polyhost.runtimes.python._process_pool import ProcessPool, RemoteHandlerError
 from tests.helpers.processes import is_running, wait_gone
 
 pytestmark = pytest.mark.anyio
@@ -153,7 +153,7 @@ def test_a_busy_worker_dies_with_a_host_killed_by_sigkill(tmp_path: Path) -> Non
     pid_file = tmp_path / "worker.pid"
     script = (
         "import anyio\n"
-        "from polyhost.runtimes._process_pool import ProcessPool\n"
+        "from polyhost.runtimes.python._process_pool import ProcessPool\n"
         "async def main():\n"
         "    async with ProcessPool(max_workers=1) as pool:\n"
         f"        await pool.run('pool_handlers:announce_and_sleep', {HANDLERS!r},\n"

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
 from .._catalog import Catalog
 from .._diagnostics import Diagnostic
-from .._errors import CompileError, PolyhostError, RunStateError
+from .._errors import CompileError, PolyhostError
 from .._events import Event
+from .._history import RunHistory
 from .._host import Host, HostConfig
-from .._result import RunResult, RunStatus
-from ..store import RunStore, RunSummary, default_home, open_store
+from .._result import CancelOutcome, RunResult, RunStatus
 from ._guard import EXIT_INVALID, EXIT_OK, exit_status, interrupt_cancels, run_async
 from ._inputs import check_input_names, parse_inputs
 from ._progress import LiveProgress, NullProgress, PlainProgress, Progress
@@ -64,17 +64,16 @@ def run_workflow(
     inputs = parse_inputs(pairs, inputs_file)
 
     def prepare(host: Host) -> _Launch:
-        workflow = host.load(file, nodes)
-        compiled = host.compile(workflow)
+        # Compiled once: the plan (which carries the manifests it was loaded with, for
+        # `runs rerun`) is what the host runs.
+        compiled = host.compile(host.load(file, nodes))
         check_input_names(inputs, compiled.inputs.schema)
         _print_diagnostics(compiled.warnings)
-        # The model, not the plan: the host then records the manifests it came with, which
-        # `runs rerun` needs to find the same node types.
         return _Launch(
-            [n.id for n in workflow.nodes],
+            [n.id for n in compiled.workflow.nodes],
             compiled.workflow_id,
             lambda on_event: host.run(
-                workflow, inputs, on_event=on_event, source=str(file.resolve())
+                compiled, inputs, on_event=on_event, source=str(file.resolve())
             ),
         )
 
@@ -136,21 +135,21 @@ def retry(run_id: str, as_json: bool, db: str | None, env: list[str] | None = No
 def cancel(run_id: str, as_json: bool, db: str | None) -> int:
     """``polyhost runs cancel``: stop a run wherever it executes, or a paused one at once."""
 
-    async def main() -> tuple[str, RunStatus]:
-        async with Host(HostConfig(home=default_home(), db=db)) as host:
-            full_id = _store_of(host).get_record(run_id).run_id
-            return full_id, await host.cancel_run(full_id)
+    async def main() -> CancelOutcome:
+        async with Host(HostConfig(db=db)) as host:
+            full_id = host.history.resolve(run_id)
+            return CancelOutcome(full_id, await host.cancel_run(full_id))
 
-    full_id, status = run_async(main)
+    outcome = run_async(main)
     if as_json:
-        print_json({"execution_id": full_id, "status": status.value})
+        print_json(outcome.to_dict())
         return EXIT_OK
     console = stdout_console()
-    if status is RunStatus.CANCELLED:
+    if outcome.status is RunStatus.CANCELLED:
         line = Text("cancelled", style=STATUS_STYLE["cancelled"])
     else:
         line = Text("cancel requested (the host running it stops it within a few seconds)")
-    console.print(Text.assemble(line, (f"  run {full_id}", "dim")))
+    console.print(Text.assemble(line, (f"  run {outcome.execution_id}", "dim")))
     return EXIT_OK
 
 
@@ -189,7 +188,7 @@ def compile_workflow(file: Path, nodes: Path | None, as_json: bool) -> int:
     """``polyhost compile``: diagnostics only; warnings never change the exit status."""
     try:
         # Handlers are imported to be checked: what their modules print is not the JSON.
-        with json_only_stdout(as_json), Host(HostConfig(home=default_home()), store=None) as host:
+        with json_only_stdout(as_json), Host(HostConfig(), store=None) as host:
             diagnostics = host.check(host.load(file, nodes))
     except CompileError as exc:
         diagnostics = list(exc.diagnostics)
@@ -224,7 +223,7 @@ def compile_workflow(file: Path, nodes: Path | None, as_json: bool) -> int:
 
 def catalog(nodes: Path | None) -> Catalog:
     """The built-in node types plus those of the ``--nodes`` manifest."""
-    with Host(HostConfig(home=default_home()), store=None) as host:
+    with Host(HostConfig(), store=None) as host:
         if nodes is not None:
             host.catalog.load_manifest(nodes)
         return host.catalog
@@ -234,10 +233,10 @@ def list_runs(
     limit: int, status: RunStatus | None, workflow: str | None, as_json: bool, db: str | None
 ) -> int:
     """``polyhost runs list``."""
-    with open_store(db, default_home()) as store:
-        runs = store.list_runs(limit=limit, status=status, workflow_id=workflow)
+    with _history(db) as history:
+        runs = history.list(limit=limit, status=status, workflow_id=workflow).runs
     if as_json:
-        print_json([_summary_dict(run) for run in runs])
+        print_json([run.to_dict() for run in runs])
     elif not runs:
         filtered = status is not None or workflow is not None
         stdout_console().print("no matching runs" if filtered else "no runs yet")
@@ -248,21 +247,21 @@ def list_runs(
 
 def show_run(run_id: str, as_json: bool, db: str | None) -> int:
     """``polyhost runs show``; ``--json`` prints the object ``run --json`` prints."""
-    with open_store(db, default_home()) as store:
-        result = store.get_result(run_id)
+    with _history(db) as history:
+        result = history.result(run_id)
         if as_json:
             print_json(result.to_dict())
             return EXIT_OK
-        record = store.get_record(result.execution_id)
-        count = len(store.events(result.execution_id))
-    stdout_console().print(run_details(result, record, count, db=db))
+        details = history.details(result.execution_id)
+        count = len(history.events(result.execution_id).events)
+    stdout_console().print(run_details(result, details, count, db=db))
     return EXIT_OK
 
 
 def show_events(run_id: str, as_json: bool, db: str | None) -> int:
     """``polyhost runs events``: the event log in sequence order."""
-    with open_store(db, default_home()) as store:
-        events = store.events(run_id)
+    with _history(db) as history:
+        events = history.events(run_id).events
     if as_json:
         print_json([event.to_dict() for event in events])
         return EXIT_OK
@@ -309,7 +308,7 @@ def _execute(
 
 def _config(db: str | None, env: list[str] | None) -> HostConfig:
     # `--env NAME`: variables workflows may read as env.NAME; their values are secrets.
-    return HostConfig(home=default_home(), db=db, env_allow=list(env or []))
+    return HostConfig(db=db, env_allow=list(env or []))
 
 
 def _stored_run(
@@ -319,22 +318,16 @@ def _stored_run(
     *,
     carry_over: bool = False,
 ) -> _Launch:
-    store = _store_of(host)
-    record = store.get_record(run_id)
-    node_ids = [
-        str(node["id"])
-        for node in record.document.get("nodes") or []
-        if isinstance(node, dict) and "id" in node
-    ]
+    details = host.history.details(run_id)
     known: dict[str, str] = {}
     if carry_over:
         # A continued run keeps what its nodes did; the board starts from there.
-        nodes = store.get_result(record.run_id).nodes
+        nodes = host.history.result(details.execution_id).nodes
         known = {node_id: node.status.value for node_id, node in nodes.items()}
     return _Launch(
-        node_ids,
-        record.workflow_id,
-        lambda on_event: start(record.run_id, on_event),
+        details.node_ids,
+        details.workflow_id,
+        lambda on_event: start(details.execution_id, on_event),
         known,
     )
 
@@ -354,20 +347,9 @@ def _print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
         err.print(Text.assemble((f"{diagnostic.severity}: ", style), diagnostic.render()))
 
 
-def _store_of(host: Host) -> RunStore:
-    if host.store is None:
-        raise RunStateError("this host keeps no history")
-    return host.store
-
-
-def _summary_dict(run: RunSummary) -> dict[str, Any]:
-    return {
-        "execution_id": run.run_id,
-        "workflow_id": run.workflow_id,
-        "status": run.status.value,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "duration_ms": run.duration_ms,
-        "error": run.error,
-        "nodes": run.counts,
-    }
+@contextmanager
+def _history(db: str | None) -> Iterator[RunHistory]:
+    """The history of the ``--db`` store, read through a host that runs nothing (and so
+    needs no node types: installed plug-ins are not imported to read the history)."""
+    with Host(HostConfig(db=db), catalog=Catalog()) as host:
+        yield host.history

@@ -20,8 +20,7 @@ from .._catalog import NodeType
 from .._diagnostics import Diagnostic
 from .._errors import CompileError, ExpressionError, InputError, NodeError, PolyhostError
 from .._events import Event
-from .._result import RunResult, RunStatus
-from ..store import RunRecord, RunSummary
+from .._result import RunDetails, RunOverview, RunResult, RunStatus
 
 __all__ = [
     "STATUS_ICON",
@@ -248,7 +247,7 @@ def _input_names(schema: Any) -> list[str]:
 
 
 def run_details(
-    result: RunResult, record: RunRecord, event_count: int, *, db: str | None = None
+    result: RunResult, record: RunDetails, event_count: int, *, db: str | None = None
 ) -> RenderableType:
     """``runs show``: the run, its inputs and outputs, a node table and the event count.
 
@@ -301,7 +300,7 @@ def _add_pause_rows(grid: Table, run_id: str, pause: dict[str, Any] | None, db: 
     grid.add_row("resume with", resume_command(run_id, pause, db))
 
 
-def runs_table(runs: Iterable[RunSummary]) -> Table:
+def runs_table(runs: Iterable[RunOverview]) -> Table:
     """``runs list``: one row per run, newest first."""
     table = Table(show_edge=False, pad_edge=False)
     for column in ("run", "workflow", "status", "started", "duration", "nodes"):
@@ -309,12 +308,12 @@ def runs_table(runs: Iterable[RunSummary]) -> Table:
     for run in runs:
         status = run.status.value
         table.add_row(
-            run.run_id,
+            run.execution_id,
             run.workflow_id,
             Text(status, style=STATUS_STYLE.get(status, "")),
             format_time(run.started_at),
             format_ms(run.duration_ms),
-            _counts(run.counts),
+            _counts(run.nodes),
         )
     return table
 

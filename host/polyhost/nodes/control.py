@@ -7,6 +7,7 @@ from typing import Any
 from .._catalog import NodeType
 from .._context import NodeContext
 from .._pause import PauseRequested
+from ..runtimes.python import PythonOptions
 
 __all__ = ["CONTROL_NODE_TYPES", "approval"]
 
@@ -65,7 +66,7 @@ CONTROL_NODE_TYPES: tuple[NodeType, ...] = (
     NodeType(
         type="core.approval",
         runtime="python",
-        handler="polyhost.nodes.control:approval",
+        options=PythonOptions(handler="polyhost.nodes.control:approval"),
         description="Pause the run until a person resumes it; the resume input is the output",
         input_schema={
             "type": "object",

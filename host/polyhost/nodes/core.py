@@ -19,6 +19,7 @@ from .._context import NodeContext
 from .._errors import NodeError, NodeParameterError
 from .._pause import PauseRequested
 from .._units import parse_duration
+from ..runtimes.python import PythonOptions
 
 __all__ = ["NODE_TYPES", "condition", "fail", "log", "switch", "transform", "wait"]
 
@@ -158,7 +159,7 @@ def _python(type_name: str, handler: str, description: str, **fields: Any) -> No
     return NodeType(
         type=type_name,
         runtime="python",
-        handler=f"polyhost.nodes.{handler}",
+        options=PythonOptions(handler=f"polyhost.nodes.{handler}"),
         description=description,
         **fields,
     )

@@ -1,10 +1,12 @@
-"""Where runs are kept: the ``RunStore`` interface and its SQLite implementation."""
+"""Where runs are kept: the ``RunStore`` contract, its writer, and the SQLite backend
+(:mod:`.sqlite`).
+"""
 
 from __future__ import annotations
 
 from ._base import LeaseState, Owner, RunRecord, RunStore, RunSummary
 from ._open import default_home, open_store
-from ._sqlite import SQLiteStore
+from .sqlite import SQLiteStore
 
 __all__ = [
     "LeaseState",

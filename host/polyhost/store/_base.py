@@ -1,9 +1,14 @@
-"""The interface between the engine and a run store (SQLite by default, Postgres later)."""
+"""The interface between the engine, the host and a run store (SQLite by default).
+
+:class:`RunStore` is the whole contract: a backend that passes the contract suite
+(``tests/store``) can stand in for SQLite everywhere a store is used.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
 
 from .._events import Event
 from .._result import NodeResult, RunResult, RunStatus
@@ -63,10 +68,15 @@ class LeaseState:
 class RunStore(Protocol):
     """Where runs, node results and events are kept.
 
-    The ``record_*`` methods are called on the event loop and must not block: a store queues
-    them and writes in the background, in order. ``flush`` waits until all queued writes are
-    committed. The read methods are synchronous and may block; async callers run them in a
-    worker thread.
+    The ``record_*`` methods (and ``release_run``, ``record_pause``) are called on the event
+    loop and must not block: a store queues them and writes in the background, in order per
+    run. ``flush`` waits until all queued writes are committed and raises ``StoreError`` for a
+    queued write that failed since the last flush. The read and control methods are
+    synchronous and may block; async callers run them in a worker thread.
+
+    Every method taking a ``run_id`` (except the ``record_*`` ones, which name a run exactly)
+    accepts a unique prefix of one, and raises ``RunNotFoundError`` for an unknown id (code
+    ``ambiguous_run_id`` when several runs match). A closed store raises ``StoreError``.
     """
 
     def record_run_started(self, record: RunRecord) -> None:
@@ -90,9 +100,22 @@ class RunStore(Protocol):
         ...
 
     def list_runs(
-        self, *, limit: int = 50, status: RunStatus | None = None, workflow_id: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        status: RunStatus | None = None,
+        workflow_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[RunSummary]:
-        """The most recent runs first."""
+        """The most recent runs first (by ``started_at``, then ``run_id``, descending);
+        ``limit <= 0``: all.
+
+        ``since <= started_at < until`` when given. ``before`` is the (started_at, run_id) of
+        a row already shown: only the rows after it in this order (keyset paging, so runs
+        started since do not shift later pages).
+        """
         ...
 
     def get_result(self, run_id: str) -> RunResult:
@@ -106,12 +129,40 @@ class RunStore(Protocol):
         """What the run started with. Raises ``RunNotFoundError``."""
         ...
 
-    def events(self, run_id: str, *, after_seq: int = 0) -> list[Event]:
-        """A run's events in sequence order."""
+    def events(self, run_id: str, *, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        """A run's events with ``seq > after_seq`` in sequence order; at most ``limit``."""
+        ...
+
+    def resolve_id(self, run_id: str) -> str:
+        """The full id of the one run whose id is ``run_id`` or starts with it (an exact id
+        wins over longer ids it prefixes).
+
+        Raises ``RunNotFoundError``, or ``AmbiguousRunIdError`` (naming some of the
+        candidates) when several runs start with ``run_id``.
+        """
         ...
 
     def close(self) -> None:
-        """Flush what is queued and close; idempotent."""
+        """Flush what is queued and close; idempotent. Raises ``StoreError`` when a queued
+        write failed."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        ...
+
+    def __enter__(self) -> Self:
+        """The store itself; leaving the block closes it."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the store."""
         ...
 
     # Durable runs: ownership, cancellation, pauses. These are synchronous, commit at once

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Final
 
 from .._errors import StoreError
-from ._sqlite import DB_FILE_NAME, SQLiteStore
+from ._base import RunStore
+from .sqlite import DB_FILE_NAME, SQLiteStore
 
 __all__ = ["default_home", "open_store"]
 
@@ -19,12 +20,12 @@ _MEMORY: Final = frozenset(
 )
 
 
-def open_store(url: str | None, home: Path) -> SQLiteStore:
+def open_store(url: str | None, home: Path) -> RunStore:
     """The store a ``--db`` URL names; ``None`` means ``home/polyhost.db``.
 
     Accepted: ``sqlite:///abs/path.db``, ``sqlite:relative.db``, a plain path, and
     ``:memory:`` (or ``sqlite://:memory:``), which gives a private temporary file removed on
-    close. Other schemes raise ``StoreError``.
+    close. Other schemes raise ``StoreError``. A new backend adds its scheme here.
     """
     if url is None or not url.strip():
         return SQLiteStore(Path(home).expanduser() / DB_FILE_NAME)

@@ -1,125 +1,137 @@
-"""The SQLite store's writer: one daemon thread committing queued records in batches.
+"""A store's writer: records queued on the event loop, committed in batches.
 
-Callers on the event loop only put ``(statement, raw values)`` on a queue. The thread takes
-everything queued at once, encodes it to JSON and writes it in a single transaction
-(``executemany`` per table), so a run with thousands of node transitions costs a handful of
-commits while every transition still reaches the disk within one batch.
+Callers on the event loop only append records to a list. Nothing is committed per record: a
+background thread takes everything queued at once, at most once per commit interval, and hands
+it to the backend (a :class:`Sink`) as one batch, so a run with thousands of node transitions
+costs a handful of commits. Only the first record after an idle spell wakes the thread; waking
+it for every record would cost a thread switch (and a fight for the GIL) per record.
+
+A flush on an asyncio loop (a durable run waiting for a node's result to be committed before
+its dependents start) is a group commit on the loop itself: every task that flushes in one
+turn of the loop shares one commit, made with :meth:`Sink.try_write`, which never waits for a
+lock. Handing that commit to the thread and back costs two thread wake-ups, several times the
+commit itself. A batch the sink cannot commit at once (the database is locked, or it holds large
+records not encoded yet) goes to the thread, and the loop waits without blocking.
+
+The records are the store's, not a database's: what happened to a run (it started, a node
+settled, an event, a pause, a release, its end), each a tuple whose layout is given below. A
+backend turns them into its own statements.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from enum import Enum
-from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from .._errors import StoreError
+from .._result import NodeResult, RunResult, RunStatus
+
+if TYPE_CHECKING:
+    from .._events import Event
+    from ._base import Owner, RunRecord
 
 __all__ = [
     "EVENT",
-    "NODE",
-    "RUN_FINISHED",
-    "RUN_PAUSE",
-    "RUN_RELEASE",
+    "NODE_SETTLED",
+    "RUN_ENDED",
+    "RUN_PAUSED",
+    "RUN_RELEASED",
     "RUN_STARTED",
     "BatchWriter",
+    "Record",
+    "RecordKind",
+    "Sink",
+    "event_record",
+    "node_record",
+    "pause_record",
+    "release_record",
+    "run_ended_record",
+    "run_started_record",
 ]
 
-_COMMIT_INTERVAL = 0.005  # seconds; an explicit flush never waits for it
-_BUSY_RETRIES: Final = 3
+# The record kinds. The values of every record start with the run id (for error messages).
+#: (run_id, workflow_id, status, inputs, document, source, manifest, parent_run_id, started_at,
+#:  owner_id, owner_host, owner_pid, lease_expires_at). A resumed run is started again.
+RUN_STARTED: Final = "run_started"
+#: (run_id, node_id, status, attempts, output, error, started_at, duration_ms, ports,
+#:  settled_seq, reason). The latest record of a node wins.
+NODE_SETTLED: Final = "node_settled"
+#: (run_id, seq, type, ts, node, data).
+EVENT: Final = "event"
+#: (run_id, pause, wake_at): what a paused run waits for and when its timer falls due.
+RUN_PAUSED: Final = "run_paused"
+#: (run_id, owner_id): drop that owner's lease (and only that owner's).
+RUN_RELEASED: Final = "run_released"
+#: (run_id, workflow_id, status, inputs, started_at, finished_at, duration_ms, outputs, error,
+#:  result (the result object as a dict), pause, wake_at). A run ended or paused.
+RUN_ENDED: Final = "run_ended"
 
-# A resumed run is started again: it keeps its first started_at (the history does not reorder
-# it) and loses the result of its pause.
-RUN_STARTED: Final = """
-INSERT INTO runs (run_id, workflow_id, status, inputs, document, source, manifest,
-                  parent_run_id, started_at, owner_id, owner_host, owner_pid, lease_expires_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (run_id) DO UPDATE SET
-    owner_id = coalesce(excluded.owner_id, runs.owner_id),
-    owner_host = coalesce(excluded.owner_host, runs.owner_host),
-    owner_pid = coalesce(excluded.owner_pid, runs.owner_pid),
-    lease_expires_at = coalesce(excluded.lease_expires_at, runs.lease_expires_at),
-    workflow_id = excluded.workflow_id,
-    status = excluded.status,
-    inputs = excluded.inputs,
-    document = excluded.document,
-    source = excluded.source,
-    manifest = excluded.manifest,
-    parent_run_id = coalesce(excluded.parent_run_id, runs.parent_run_id),
-    finished_at = NULL,
-    duration_ms = NULL,
-    outputs = NULL,
-    error = NULL,
-    result = NULL
-"""
+RecordKind = Literal[
+    "run_started", "node_settled", "event", "run_paused", "run_released", "run_ended"
+]
+Record = tuple[str, tuple[Any, ...]]
 
-# A finished or paused run holds no process, so it loses its owner. A paused run keeps the
-# timer that record_pause set unless its result names one; a finished run waits for nothing.
-RUN_FINISHED: Final = """
-INSERT INTO runs (run_id, workflow_id, status, inputs, started_at, finished_at, duration_ms,
-                  outputs, error, result, pause, wake_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (run_id) DO UPDATE SET
-    status = excluded.status,
-    finished_at = excluded.finished_at,
-    duration_ms = excluded.duration_ms,
-    outputs = excluded.outputs,
-    error = excluded.error,
-    result = excluded.result,
-    owner_id = NULL,
-    owner_host = NULL,
-    owner_pid = NULL,
-    lease_expires_at = NULL,
-    pause = CASE WHEN excluded.status = 'paused' THEN coalesce(excluded.pause, runs.pause) END,
-    wake_at = CASE WHEN excluded.status = 'paused' THEN coalesce(excluded.wake_at, runs.wake_at) END
-"""
+_COMMIT_INTERVAL: Final = 0.005  # seconds; an explicit flush never waits for it
 
-RUN_PAUSE: Final = """
-UPDATE runs SET pause = ?, wake_at = ? WHERE run_id = ?
-"""
 
-# Only the owner's own lease is dropped: a host that lost the run must not free another's.
-RUN_RELEASE: Final = """
-UPDATE runs
-SET owner_id = NULL, owner_host = NULL, owner_pid = NULL, lease_expires_at = NULL
-WHERE run_id = ? AND owner_id = ?
-"""
+class Sink(Protocol):
+    """A backend's half of the writer: it encodes records and commits batches.
 
-NODE: Final = """
-INSERT INTO node_results (run_id, node_id, status, attempts, output, error, started_at,
-                          duration_ms, ports, settled_seq, reason)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (run_id, node_id) DO UPDATE SET
-    status = excluded.status,
-    attempts = excluded.attempts,
-    output = excluded.output,
-    error = excluded.error,
-    started_at = coalesce(excluded.started_at, node_results.started_at),
-    duration_ms = excluded.duration_ms,
-    ports = excluded.ports,
-    settled_seq = excluded.settled_seq,
-    reason = excluded.reason
-"""
+    ``open``, ``write``, ``maintain`` and ``close`` run on the writer thread; ``try_write`` on
+    the event loop's thread, never at the same time as ``write``. ``encode`` runs on the writer
+    thread too, except for the kinds in ``early``, which are encoded on the caller's thread when
+    queued (small, frequent records: encoding them in the writer thread makes the event loop
+    wait for the GIL, which costs more than the encoding).
+    """
 
-# OR REPLACE: a run continued after a crash may repeat a sequence number whose first write
-# never committed completely; the later event is the true one.
-EVENT: Final = """
-INSERT OR REPLACE INTO events (run_id, seq, type, ts, node, data) VALUES (?, ?, ?, ?, ?, ?)
-"""
+    @property
+    def where(self) -> str:
+        """Names the database in error messages."""
+        ...
 
-_Item = tuple[str, tuple[Any, ...]]
-_Segment = tuple[str, list[tuple[Any, ...]]]
+    @property
+    def early(self) -> frozenset[str]:
+        """The kinds to encode on the caller's thread."""
+        ...
+
+    def encode(self, kind: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The record in the backend's form; raises TypeError/ValueError for a value it cannot
+        store."""
+        ...
+
+    def open(self) -> None:
+        """Connect (raises ``StoreError``)."""
+        ...
+
+    def write(self, records: list[Record], keep: Callable[[BaseException], None]) -> None:
+        """Commit one batch of encoded records, in order.
+
+        A record the backend refuses must not cost the others: report it through ``keep`` and
+        go on; raise only when the whole batch is lost.
+        """
+        ...
+
+    def try_write(self, records: list[Record]) -> bool:
+        """Commit a batch of early-encoded records at once, without waiting for a lock, or
+        commit nothing and return False (the writer thread then commits it with ``write``)."""
+        ...
+
+    def maintain(self) -> None:
+        """Housekeeping that must not run on the event loop, after ``try_write`` commits (SQLite:
+        checkpoint the write-ahead log)."""
+        ...
+
+    def close(self) -> None:
+        """Disconnect; idempotent."""
+        ...
 
 
 class _Waiter:
-    """A flush marker: ``wake`` runs in the writer thread once earlier items are committed."""
+    """A flush marker: ``wake`` runs once the records queued before it are committed."""
 
     __slots__ = ("wake",)
 
@@ -128,44 +140,61 @@ class _Waiter:
 
 
 _STOP: Final = object()
+_ENCODE_ERRORS: Final = (TypeError, ValueError, RecursionError)
+# Commits made on the loop between two maintenance passes in the writer thread.
+_MAINTAIN_EVERY: Final = 200
 
 
 class BatchWriter:
-    """The queue and the thread behind one store; the thread starts with the first item.
+    """The queue and the thread behind one store; the thread starts with the first record.
 
     A failed batch is kept (the first failure explains the rest) for :meth:`take_error`;
     the thread itself outlives any one bad batch.
     """
 
-    def __init__(self, path: Path, connect: Callable[[], sqlite3.Connection]) -> None:
-        self._path = path
-        self._connect = connect
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+    def __init__(self, sink: Sink, *, name: str) -> None:
+        self._sink = sink
+        self._name = name
+        self._early = sink.early
+        self._encode = sink.encode
+        # _items is guarded by _mutex; whoever takes items to commit them holds _committing
+        # until they are committed (or put back), which keeps records in order.
+        self._mutex = threading.Lock()
+        self._committing = threading.Lock()
+        self._items: list[object] = []
+        self._signalled = False  # _work is set for the items queued so far
+        self._maintain = False  # the thread owes the sink a maintain() pass
+        self._work = threading.Event()  # something is queued
+        self._urgent = threading.Event()  # someone waits: commit without waiting out the interval
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stopped = False
         self._error: BaseException | None = None
+        # The next group commit on a loop: that loop and the tasks waiting for it.
+        self._group: tuple[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] | None = None
+        self._inline_commits = 0
 
     @property
     def started(self) -> bool:
         """True once something was queued."""
         return self._thread is not None
 
-    def put(self, statement: str, values: tuple[Any, ...]) -> None:
+    def put(self, kind: str, values: tuple[Any, ...]) -> None:
         """Queue one record; never blocks."""
         if self._thread is None:
             self._start()
-        if statement in _ENCODED_AT_PUT:
-            # Small, frequent rows are encoded here: encoding in the writer thread would make
-            # the event loop's thread wait for the GIL, which costs more than the encoding.
+        if kind in self._early:
             try:
-                values = _ENCODERS[statement](values)
-            except (TypeError, ValueError, RecursionError) as exc:
-                self._keep(
-                    StoreError(f"{self._path}: cannot encode a record of run {values[0]}: {exc}")
-                )
+                values = self._encode(kind, values)
+            except _ENCODE_ERRORS as exc:
+                self._keep(self._encode_error(values, exc))
                 return
-            statement = _PRE_ENCODED[statement]
-        self._queue.put((statement, values))
+        with self._mutex:
+            self._items.append((kind, values))
+            if self._signalled:
+                return
+            self._signalled = True
+        self._work.set()
 
     async def wait(self) -> None:
         """Return, without blocking the loop, once everything queued before is committed."""
@@ -177,28 +206,120 @@ class BatchWriter:
             await self._wait_in_thread()
             return
         future: asyncio.Future[None] = loop.create_future()
+        start = True
+        with self._mutex:
+            group = self._group
+            if group is not None and group[0] is loop:
+                group[1].append(future)
+                start = False
+            elif group is None or group[0].is_closed():
+                group = self._group = (loop, [future])
+            else:  # another loop's group commit is pending: this one goes to the thread
+                group = None
+        if group is None:
+            self._hand_to_thread(loop, [future])
+        elif start:
+            # After the callbacks already ready: the tasks they resume may flush too, and
+            # share this commit.
+            loop.call_soon(self._group_commit, group)
+        await future
+
+    def _group_commit(
+        self, group: tuple[asyncio.AbstractEventLoop, list[asyncio.Future[None]]]
+    ) -> None:
+        with self._mutex:
+            if self._group is group:
+                self._group = None
+        try:
+            committed = self._commit_on_loop()
+        except BaseException as exc:  # a waiting task must never be left hanging
+            self._keep(exc)
+            committed = False
+        if committed:
+            _resolve_all(group[1])
+        else:
+            self._hand_to_thread(*group)
+
+    def _hand_to_thread(
+        self, loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future[None]]
+    ) -> None:
+        """Resolve ``futures`` once the thread has committed what is queued now."""
 
         def wake() -> None:
             # A closed loop raises RuntimeError; whoever was waiting is gone with it.
             with suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, future)
+                loop.call_soon_threadsafe(_resolve_all, futures)
 
-        self._queue.put(_Waiter(wake))
-        await future
+        if not self._enqueue_marker(_Waiter(wake)):
+            _resolve_all(futures)
+
+    def _commit_on_loop(self) -> bool:
+        """Commit what is queued here and now; False when the thread must do it."""
+        if not self._committing.acquire(blocking=False):
+            return False  # the thread holds a batch: records queued later wait for it
+        try:
+            if self._stopped:
+                return False
+            with self._mutex:
+                taken, self._items = self._items, []
+            if self._commit_taken(taken):
+                # The thread stays signalled: it wakes once per interval, not once per record.
+                return True
+            with self._mutex:
+                self._items[:0] = taken  # back in front of anything queued meanwhile
+            return False
+        finally:
+            self._committing.release()
+
+    def _commit_taken(self, taken: list[object]) -> bool:
+        records: list[Record] = []
+        waiters: list[_Waiter] = []
+        for entry in taken:
+            if isinstance(entry, _Waiter):
+                waiters.append(entry)
+            elif entry is _STOP or entry[0] not in self._early:  # type: ignore[index]
+                return False  # large records are encoded in the thread, off the loop
+            else:
+                records.append(entry)  # type: ignore[arg-type]
+        if records:
+            try:
+                if not self._sink.try_write(records):
+                    return False
+            except Exception:  # the thread commits the batch again and reports what fails
+                return False
+        for waiter in waiters:
+            waiter.wake()
+        if records:
+            self._inline_commits += 1
+            if self._inline_commits % _MAINTAIN_EVERY == 0:
+                with self._mutex:
+                    self._maintain = self._signalled = True
+                self._work.set()
+        return True
+
+    def _enqueue_marker(self, marker: object) -> bool:
+        """Queue a marker for the thread and wake it; False when the thread has ended."""
+        with self._mutex:
+            if self._stopped:
+                return False
+            self._items.append(marker)
+            self._signalled = True
+        self._urgent.set()
+        self._work.set()
+        return True
 
     async def _wait_in_thread(self) -> None:
         # Another async backend: wait for the marker in a worker thread instead.
         import anyio.to_thread  # noqa: PLC0415 (only for non-asyncio loops)
 
         done = threading.Event()
-        self._queue.put(_Waiter(done.set))
-        await anyio.to_thread.run_sync(done.wait)
+        if self._enqueue_marker(_Waiter(done.set)):
+            await anyio.to_thread.run_sync(done.wait)
 
     def stop(self) -> None:
         """Commit what is queued and end the thread (blocks until it has)."""
         thread = self._thread
-        if thread is not None:
-            self._queue.put(_STOP)
+        if thread is not None and self._enqueue_marker(_STOP):
             thread.join()
 
     def take_error(self) -> BaseException | None:
@@ -211,9 +332,7 @@ class BatchWriter:
         with self._lock:
             if self._thread is not None:
                 return
-            thread = threading.Thread(
-                target=self._run, name=f"polyhost-store:{self._path.name}", daemon=True
-            )
+            thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             thread.start()
             self._thread = thread
 
@@ -222,63 +341,77 @@ class BatchWriter:
             if self._error is None:
                 self._error = error
 
+    def _encode_error(self, values: tuple[Any, ...], exc: BaseException) -> StoreError:
+        return StoreError(f"{self._sink.where}: cannot encode a record of run {values[0]}: {exc}")
+
     def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
+        opened = True
         try:
-            conn = self._connect()
+            self._sink.open()
         except StoreError as exc:
             self._keep(exc)
+            opened = False
         stop = False
         last_commit = 0.0
         while not stop:
-            batch = [self._queue.get()]
-            batch.extend(_drain(self._queue))
+            self._work.wait()
             # Many tiny transactions cost more than the rows in them. Unless someone waits on a
             # flush, commit at most once per interval and let records pile up meanwhile.
-            if not any(isinstance(e, _Waiter) or e is _STOP for e in batch):
-                batch.extend(self._gather(last_commit + _COMMIT_INTERVAL))
-            stop = self._write_batch(conn, batch)
-            last_commit = time.monotonic()
-            # Do not hold the last batch (node outputs) while waiting for the next one.
-            del batch
-        # An item queued while stop() was putting the marker still gets written.
-        self._write_batch(conn, _drain(self._queue))
-        if conn is not None:
-            conn.close()
+            left = last_commit + _COMMIT_INTERVAL - time.monotonic()
+            if left > 0:
+                self._urgent.wait(left)
+            with self._committing:
+                with self._mutex:
+                    batch, self._items = self._items, []
+                    maintain, self._maintain = self._maintain, False
+                    self._signalled = False
+                    self._work.clear()
+                    self._urgent.clear()
+                    if any(entry is _STOP for entry in batch):
+                        self._stopped = True
+                if batch or maintain:
+                    stop = self._write_batch(opened, batch, maintain=maintain)
+                last_commit = time.monotonic()
+                # Do not hold the last batch (node outputs) while waiting for the next one.
+                del batch
+        with self._committing:
+            # A record queued while stop() was putting its marker still gets written.
+            with self._mutex:
+                rest, self._items = self._items, []
+            self._write_batch(opened, rest)
+            if opened:
+                with suppress(Exception):
+                    self._sink.close()
 
-    def _gather(self, until: float) -> list[object]:
-        """Items that arrive before ``until``; returns early when a flush or stop arrives."""
-        items: list[object] = []
-        while True:
-            left = until - time.monotonic()
-            if left <= 0:
-                return items
-            try:
-                item = self._queue.get(timeout=left)
-            except queue.Empty:
-                return items
-            items.append(item)
-            if isinstance(item, _Waiter) or item is _STOP:
-                items.extend(_drain(self._queue))
-                return items
-
-    def _write_batch(self, conn: sqlite3.Connection | None, batch: list[object]) -> bool:
+    def _write_batch(self, opened: bool, batch: list[object], *, maintain: bool = False) -> bool:
         stop = False
         waiters: list[_Waiter] = []
-        items: list[_Item] = []
+        records: list[Record] = []
+        early, encode = self._early, self._encode
         for entry in batch:
             if entry is _STOP:
                 stop = True
             elif isinstance(entry, _Waiter):
                 waiters.append(entry)
             else:
-                items.append(entry)  # type: ignore[arg-type]
+                kind: str
+                values: tuple[Any, ...]
+                kind, values = entry  # type: ignore[misc]
+                if kind not in early:
+                    try:
+                        values = encode(kind, values)
+                    except _ENCODE_ERRORS as exc:
+                        self._keep(self._encode_error(values, exc))
+                        continue
+                records.append((kind, values))
         try:
-            if items:
-                if conn is None:
-                    self._keep(StoreError(f"{self._path}: the run database is not open"))
+            if records:
+                if not opened:
+                    self._keep(StoreError(f"{self._sink.where}: the run database is not open"))
                 else:
-                    self._commit(conn, items)
+                    self._sink.write(records, self._keep)
+            if maintain and opened:
+                self._sink.maintain()
         except BaseException as exc:  # the writer must outlive any one bad batch
             self._keep(exc)
         finally:
@@ -286,191 +419,101 @@ class BatchWriter:
                 waiter.wake()
         return stop
 
-    def _commit(self, conn: sqlite3.Connection, items: list[_Item]) -> None:
-        segments = self._encode(items)
-        for attempt in range(1, _BUSY_RETRIES + 1):
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                for sql, rows in segments:
-                    conn.executemany(sql, rows)
-                conn.execute("COMMIT")
-                return
-            except (sqlite3.Error, ValueError) as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error) and _is_busy(exc):
-                    if attempt == _BUSY_RETRIES:
-                        raise
-                    continue
-                if sum(len(rows) for _, rows in segments) <= 1:
-                    raise
-                # One row the database refuses (a constraint, a trigger) must not cost the
-                # others of the batch, which may belong to other runs: each goes on its own.
-                self._keep(exc)
-                self._commit_rows(conn, segments)
-                return
 
-    def _commit_rows(self, conn: sqlite3.Connection, segments: list[_Segment]) -> None:
-        for sql, rows in segments:
-            for row in rows:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.execute(sql, row)
-                    conn.execute("COMMIT")
-                except (sqlite3.Error, ValueError) as exc:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    self._keep(exc)
-
-    def _encode(self, items: list[_Item]) -> list[_Segment]:
-        # Order only matters among rows of one table (runs: started before finished; nodes:
-        # the latest record wins), so rows are grouped per table, then per statement, keeping
-        # their order within each table.
-        per_table: dict[str, list[_Segment]] = {}
-        for sql, values in items:
-            try:
-                row = _ENCODERS[sql](values)
-            except (TypeError, ValueError, RecursionError) as exc:
-                self._keep(
-                    StoreError(f"{self._path}: cannot encode a record of run {values[0]}: {exc}")
-                )
-                continue
-            segments = per_table.setdefault(_TABLE_OF[sql], [])
-            if segments and segments[-1][0] == sql:
-                segments[-1][1].append(row)
-            else:
-                segments.append((sql, [row]))
-        return [segment for table in per_table.values() for segment in table]
+# The records, built from the store's objects. Their fields are read now: the engine may reuse
+# its objects once it has recorded them.
 
 
-def _dumps(value: Any) -> str:
-    text = _ENCODE(value)
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate (a handler's log line or error message) is not UTF-8, and SQLite
-        # would refuse the whole batch for it: it is stored as U+FFFD instead. Node outputs
-        # never get here; the engine refuses them first.
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
-
-
-def _dumps_or_null(value: Any) -> str | None:
-    return None if value is None else _dumps(value)
-
-
-def _jsonable(value: Any) -> Any:
-    # Outputs are checked by the engine; this keeps a stray object in event data from costing
-    # the whole batch.
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json")
-    if isinstance(value, set | frozenset):
-        return list(value)
-    return str(value)
-
-
-# One encoder for every row: json.dumps with options builds a new encoder on each call.
-_ENCODE: Final = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), default=_jsonable
-).encode
-
-
-def _text(value: Any) -> str:
-    return str(value.value) if isinstance(value, Enum) else str(value)
-
-
-def _encode_run_started(v: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (v[0], v[1], _text(v[2]), _dumps(v[3] or {}), _dumps(v[4] or {}), *v[5:])
-
-
-def _encode_run_finished(v: tuple[Any, ...]) -> tuple[Any, ...]:
+def run_started_record(record: RunRecord) -> tuple[Any, ...]:
+    """The values of a ``RUN_STARTED`` record."""
+    owner = record.owner
+    # A new run is recorded with its owner, so no other host may take it over, even for the
+    # moment before its first lease renewal.
+    owned: tuple[Any, ...] = (
+        (None, None, None, None)
+        if owner is None
+        else (owner.host_id, owner.hostname, owner.pid, time.time() + record.lease_seconds)
+    )
     return (
-        *v[:2],
-        _text(v[2]),
-        _dumps(v[3] or {}),
-        *v[4:7],
-        _dumps_or_null(v[7]),
-        _dumps_or_null(v[8]),
-        _dumps(v[9]),
-        _dumps_or_null(v[10]),
-        v[11],
+        record.run_id,
+        record.workflow_id,
+        record.status,
+        record.inputs,
+        record.document,
+        record.source,
+        record.manifest,
+        record.parent_run_id,
+        record.started_at or time.time(),
+        *owned,
     )
 
 
-def _encode_run_pause(v: tuple[Any, ...]) -> tuple[Any, ...]:
-    # Queued as (run_id, pause, wake_at) like every record (run id first, for error messages).
-    return (_dumps(v[1]), v[2], v[0])
-
-
-def _encode_run_release(v: tuple[Any, ...]) -> tuple[Any, ...]:
-    return v
-
-
-def _encode_node(v: tuple[Any, ...]) -> tuple[Any, ...]:
+def node_record(run_id: str, node_id: str, result: NodeResult) -> tuple[Any, ...]:
+    """The values of a ``NODE_SETTLED`` record."""
     return (
-        v[0],
-        v[1],
-        _text(v[2]),
-        v[3],
-        _dumps_or_null(v[4]),
-        _dumps_or_null(v[5]),
-        v[6],
-        v[7],
-        _dumps_or_null(v[8]),
-        *v[9:],
+        run_id,
+        node_id,
+        result.status,
+        result.attempts,
+        result.output,
+        result.error,
+        result.started_at,
+        result.duration_ms,
+        None if result.ports is None else list(result.ports),
+        result.settled_seq,
+        result.reason,
     )
 
 
-def _encode_event(v: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (v[0], v[1], _text(v[2]), v[3], v[4], _dumps(v[5] or {}))
+def event_record(event: Event) -> tuple[Any, ...]:
+    """The values of an ``EVENT`` record."""
+    return (event.run_id, event.seq, event.type, event.ts, event.node, event.data)
 
 
-def _as_encoded(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return row
+def pause_record(run_id: str, pause: dict[str, Any], wake_at: float | None) -> tuple[Any, ...]:
+    """The values of a ``RUN_PAUSED`` record."""
+    return (run_id, dict(pause), wake_at)
 
 
-_ENCODERS: Final[dict[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = {
-    RUN_STARTED: _encode_run_started,
-    RUN_FINISHED: _encode_run_finished,
-    RUN_PAUSE: _encode_run_pause,
-    RUN_RELEASE: _encode_run_release,
-    NODE: _encode_node,
-    EVENT: _encode_event,
-}
-_ENCODED_AT_PUT: Final = frozenset({NODE, EVENT})
-# A pre-encoded row travels under its statement's twin (the same SQL text, marked), so the
-# writer knows to pass it through.
-_PRE_ENCODED: Final = {sql: sql + "-- encoded\n" for sql in _ENCODED_AT_PUT}
-_ENCODERS.update(dict.fromkeys(_PRE_ENCODED.values(), _as_encoded))
-_TABLE_OF: Final = {
-    RUN_STARTED: "runs",
-    RUN_FINISHED: "runs",
-    RUN_PAUSE: "runs",
-    RUN_RELEASE: "runs",
-    NODE: "node_results",
-    EVENT: "events",
-    _PRE_ENCODED[NODE]: "node_results",
-    _PRE_ENCODED[EVENT]: "events",
-}
+def release_record(run_id: str, owner: Owner) -> tuple[Any, ...]:
+    """The values of a ``RUN_RELEASED`` record."""
+    return (run_id, owner.host_id)
 
 
-def _drain(source: queue.SimpleQueue[object]) -> list[object]:
-    items: list[object] = []
-    while True:
-        try:
-            items.append(source.get_nowait())
-        except queue.Empty:
-            return items
+def run_ended_record(result: RunResult) -> tuple[Any, ...]:
+    """The values of a ``RUN_ENDED`` record: the run's final (or paused) state."""
+    snapshot = result.to_dict()
+    status = RunStatus(result.status)
+    now = time.time()
+    started_at = result.started_at
+    if started_at is None:
+        started_at = now - (result.duration_ms or 0.0) / 1000.0
+    pause = result.pause if status is RunStatus.PAUSED else None
+    return (
+        result.execution_id,
+        result.workflow_id,
+        status,
+        result.inputs,
+        started_at,
+        now if status.is_final else None,
+        result.duration_ms,
+        result.outputs,
+        result.error,
+        snapshot,
+        pause,
+        _wake_at(pause),
+    )
 
 
-def _is_busy(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED} or "locked" in str(exc)
+def _wake_at(pause: dict[str, Any] | None) -> float | None:
+    # The pause object may name its timer; record_pause is the other way to set it.
+    value = (pause or {}).get("wake_at")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _resolve_all(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)

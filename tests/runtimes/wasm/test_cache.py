@@ -10,7 +10,8 @@ import pytest
 import wasmtime
 
 from polyhost import Host, HostConfig, RunStatus
-from polyhost.runtimes import WasmRuntime, _wasm_cache
+from polyhost.runtimes import WasmRuntime
+from polyhost.runtimes.wasm import _cache as _wasm_cache
 from tests.runtimes.wasm.guests import ECHO, Project, returns
 
 pytestmark = pytest.mark.anyio
@@ -76,7 +77,7 @@ async def test_an_entry_from_another_wasmtime_is_not_used(
     project.wasm("t.echo", ECHO)
     home = tmp_path / "home"
     await run_echo(home, project)
-    monkeypatch.setattr("polyhost.runtimes._wasm_call.version", lambda name: "0.0.0-other")
+    monkeypatch.setattr("polyhost.runtimes.wasm._call.version", lambda name: "0.0.0-other")
     stats = await run_echo(home, project)
     assert (stats.compiled, stats.disk_hits) == (1, 0)
     assert len(cache_files(home)) == 2

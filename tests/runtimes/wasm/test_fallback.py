@@ -8,7 +8,7 @@ import time
 import pytest
 
 from polyhost import RunStatus
-from polyhost.runtimes import _wasm_ffi
+from polyhost.runtimes.wasm import _ffi as _wasm_ffi
 from tests.runtimes.wasm.conftest import RunOne
 from tests.runtimes.wasm.guests import ECHO, SPIN, UNREACHABLE, Project, reactor
 from tests.runtimes.wasm.test_reactor import LOG_AND_CHUNK

@@ -17,9 +17,9 @@ import wasmtime
 from polyhost import Host, RunStatus
 from polyhost._events import Event, EventType
 from polyhost.runtimes import WasmRuntime
-from polyhost.runtimes._wasm_call import CallRequest, GuestFailure, PoolLimits, WasmMachine
-from polyhost.runtimes._wasm_inline import INLINE_SLICE, InlinePace
-from polyhost.runtimes._wasm_limits import DEFAULT_LIMITS
+from polyhost.runtimes.wasm._call import CallRequest, GuestFailure, PoolLimits, WasmMachine
+from polyhost.runtimes.wasm._inline import INLINE_SLICE, InlinePace
+from polyhost.runtimes.wasm._limits import DEFAULT_LIMITS
 from tests.runtimes.wasm.conftest import RunOne
 from tests.runtimes.wasm.guests import ECHO, Project, returns, wat_string
 from tests.runtimes.wasm.test_reactor import LOG_AND_CHUNK

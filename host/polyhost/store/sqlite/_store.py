@@ -1,0 +1,544 @@
+"""The default run store: one SQLite file in WAL mode, written by one background thread.
+
+``record_*`` only queue (see :mod:`polyhost.store._writer` and :mod:`._writes`), so the
+engine never waits for the disk on its event loop. Readers use their own connection; in WAL
+mode they see every committed batch, including those of another process sharing the same file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import socket
+import sqlite3
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+from ..._errors import AmbiguousRunIdError, RunNotFoundError, StoreError
+from ..._events import Event, EventType
+from ..._result import NodeResult, NodeStatus, RunResult, RunStatus
+from .. import _writer
+from .._base import LeaseState, Owner, RunRecord, RunSummary
+from .._writer import BatchWriter
+from . import _control
+from ._schema import migrate
+from ._writes import SQLiteSink
+
+__all__ = ["DB_FILE_NAME", "SQLiteStore"]
+
+DB_FILE_NAME: Final = "polyhost.db"
+_BUSY_TIMEOUT_S: Final = 10.0
+
+_RUN_COLUMNS: Final = (
+    "run_id, workflow_id, status, inputs, document, source, manifest, parent_run_id, "
+    "started_at, finished_at, duration_ms, outputs, error, result, pause"
+)
+_NODE_COLUMNS: Final = (
+    "node_id, status, attempts, output, error, started_at, duration_ms, ports, settled_seq, reason"
+)
+
+_OPEN_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+
+
+class SQLiteStore:
+    """A :class:`~polyhost.store.RunStore` in one SQLite file.
+
+    Several stores, in this process or others, may share a file: SQLite's WAL mode lets them
+    read while one writes, and writers wait for each other (up to a busy timeout).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._control_lock = threading.Lock()
+        self._control: sqlite3.Connection | None = None
+        self._closed = False
+        self._temp_dir: Path | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.path.parent}: cannot create the folder: {exc}") from exc
+        self._reader = self._connect()
+        try:
+            migrate(self._reader, str(self.path))
+        except sqlite3.Error as exc:
+            self._reader.close()
+            raise StoreError(f"{self.path}: cannot prepare the run database: {exc}") from exc
+        except BaseException:
+            self._reader.close()
+            raise
+        self._writer = BatchWriter(
+            SQLiteSink(self.path, self._connect), name=f"polyhost-store:{self.path.name}"
+        )
+        _OPEN_STORES.add(self)
+
+    @classmethod
+    def temporary(cls) -> SQLiteStore:
+        """A store in a private temporary folder, removed when the store is closed.
+
+        SQLite's ``:memory:`` databases are private to one connection, and this store reads and
+        writes on different threads; a throwaway file gives the same lifetime and works.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="polyhost-store-"))
+        try:
+            store = cls(folder / DB_FILE_NAME)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        store._temp_dir = folder
+        return store
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing (on the event loop: queue only) ------------------------------------------
+
+    def record_run_started(self, record: RunRecord) -> None:
+        """Queue the run's row (an upsert: a resumed run is started again)."""
+        self._put(_writer.RUN_STARTED, _writer.run_started_record(record))
+
+    def record_event(self, event: Event) -> None:
+        """Queue one event."""
+        self._put(_writer.EVENT, _writer.event_record(event))
+
+    def record_node(self, run_id: str, node_id: str, result: NodeResult) -> None:
+        """Queue a node's latest state; the fields are read now, as the engine may reuse it."""
+        self._put(_writer.NODE_SETTLED, _writer.node_record(run_id, node_id, result))
+
+    def record_run_finished(self, result: RunResult) -> None:
+        """Queue the run's final (or paused) state and its result object.
+
+        Node rows are not rewritten here: the engine records every node as its status changes.
+        """
+        self._put(_writer.RUN_ENDED, _writer.run_ended_record(result))
+
+    def record_pause(self, run_id: str, pause: dict[str, Any], wake_at: float | None) -> None:
+        """Queue what a paused run waits for and when its timer falls due (``None``: no timer)."""
+        self._put(_writer.RUN_PAUSED, _writer.pause_record(run_id, pause, wake_at))
+
+    def release_run(self, run_id: str, owner: Owner) -> None:
+        """Queue dropping ``owner``'s lease; a run another host took over keeps its owner."""
+        self._put(_writer.RUN_RELEASED, _writer.release_record(run_id, owner))
+
+    # -- ownership (synchronous, committed at once; see ._control) ------------------------
+
+    def claim_run(
+        self,
+        run_id: str,
+        owner: Owner,
+        lease_seconds: float,
+        *,
+        statuses: tuple[RunStatus, ...],
+    ) -> RunRecord:
+        """Make ``owner`` the run's owner and return the run's record (status running).
+
+        Succeeds when the status is one of ``statuses`` and no other owner is alive: none, an
+        expired lease, or an owner on ``owner.hostname`` whose pid has ended. Commits at once;
+        it sees only committed rows, so flush this store's queue first. ``run_id`` may be a
+        unique prefix. Raises ``RunNotFoundError`` or ``RunStateError``.
+        """
+        with self._controlling() as conn:
+            full_id = self._resolve(conn, run_id)
+            _control.claim(
+                conn,
+                full_id,
+                owner,
+                lease_seconds=lease_seconds,
+                statuses=statuses,
+                now=time.time(),
+            )
+            return _record_of(self._run_row(conn, full_id))
+
+    def renew_lease(self, run_id: str, owner: Owner, lease_seconds: float) -> LeaseState:
+        """Extend ``owner``'s lease when it still holds the run; report a requested cancel.
+
+        Raises ``RunNotFoundError``.
+        """
+        with self._controlling() as conn:
+            full_id = self._resolve(conn, run_id)
+            return _control.renew(conn, full_id, owner, lease_seconds, time.time())
+
+    def request_cancel(self, run_id: str) -> RunStatus:
+        """Cancel a run from any process; returns its status after the request.
+
+        A running run whose owner is alive gets the cancel flag and stays running until the
+        owner sees it on its next renewal. A paused or pending run, or a running one whose
+        owner is gone, is cancelled at once. ``run_id`` may be a unique prefix. Raises
+        ``RunNotFoundError``, or ``RunStateError`` for a finished run.
+        """
+        with self._controlling() as conn:
+            full_id = self._resolve(conn, run_id)
+            return _control.cancel(conn, full_id, socket.gethostname(), time.time())
+
+    def due_runs(self, now: float) -> list[str]:
+        """Paused runs whose timer is due (``wake_at <= now``) and running runs whose lease
+        expired (``lease_expires_at < now``), oldest first."""
+        with self._reading() as conn:
+            return _control.due(conn, now)
+
+    async def flush(self) -> None:
+        """Wait, without blocking the loop, until everything queued so far is committed.
+
+        Raises ``StoreError`` for a write that failed since the last flush.
+        """
+        if not self._closed:
+            await self._writer.wait()
+        self._raise_pending()
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close; idempotent.
+
+        Raises ``StoreError`` when a queued write failed.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._writer.stop()
+        with self._read_lock:
+            self._reader.close()
+        with self._control_lock:
+            if self._control is not None:
+                self._control.close()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+        _OPEN_STORES.discard(self)
+        self._raise_pending()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._closed
+
+    def _put(self, kind: str, values: tuple[Any, ...]) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        self._writer.put(kind, values)
+
+    def _raise_pending(self) -> None:
+        error = self._writer.take_error()
+        if error is None:
+            return
+        if isinstance(error, StoreError):
+            raise error
+        raise StoreError(f"{self.path}: a write to the run database failed: {error}") from error
+
+    # -- reading (synchronous, own connection) ----------------------------------------------
+
+    def list_runs(
+        self,
+        *,
+        limit: int = 50,
+        status: RunStatus | str | None = None,
+        workflow_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before: tuple[float, str] | None = None,
+    ) -> list[RunSummary]:
+        """The most recent runs first, with per-status node counts; ``limit <= 0``: all.
+
+        ``since <= started_at < until``; ``before`` is the (started_at, run_id) key of a row
+        already shown: only rows after it in this order (keyset paging).
+        """
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(RunStatus(status).value)
+        if workflow_id is not None:
+            clauses.append("workflow_id = ?")
+            params.append(workflow_id)
+        if since is not None:
+            clauses.append("started_at >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("started_at < ?")
+            params.append(until)
+        if before is not None:
+            clauses.append("(started_at < ? OR (started_at = ? AND run_id < ?))")
+            params.extend((before[0], before[0], before[1]))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        columns = "run_id, workflow_id, status, started_at, finished_at, duration_ms, error"
+        order = "ORDER BY started_at DESC, run_id DESC LIMIT ?"
+        sql = f"SELECT {columns} FROM runs {where} {order}"  # noqa: S608 (clauses are fixed text)
+        params.append(limit if limit > 0 else -1)
+        with self._reading() as conn:
+            rows = conn.execute(sql, params).fetchall()
+            counts = _node_counts(conn, [row[0] for row in rows])
+        return [
+            RunSummary(
+                run_id=row[0],
+                workflow_id=row[1],
+                status=RunStatus(row[2]),
+                started_at=row[3],
+                finished_at=row[4],
+                duration_ms=row[5],
+                error=_loads(row[6]),
+                counts=counts.get(row[0], {}),
+            )
+            for row in rows
+        ]
+
+    def get_result(self, run_id: str) -> RunResult:
+        """The run's result object; a run still going is assembled from its node rows.
+
+        A paused run's result carries ``pause``. ``run_id`` may be a unique prefix. Raises
+        ``RunNotFoundError``.
+        """
+        with self._reading() as conn:
+            row = self._run_row(conn, run_id)
+            node_rows = self._node_rows(conn, row["run_id"])
+        status = RunStatus(row["status"])
+        stored = _loads(row["result"])
+        # The row's status is the truth: a claim makes a paused or failed run running again
+        # before the new owner's first write replaces the old result object.
+        if stored is not None and stored.get("status") == status.value:
+            result = RunResult.from_dict(stored)
+            result.workflow_id = result.workflow_id or row["workflow_id"]
+            for node_id, node in result.nodes.items():
+                known = node_rows.get(node_id)
+                if known is not None:
+                    node.started_at = known.started_at
+                    node.ports = known.ports
+                    node.settled_seq = known.settled_seq
+                    node.reason = known.reason
+        else:
+            duration = row["duration_ms"]
+            if duration is None and not status.is_final:
+                duration = max(0.0, (time.time() - row["started_at"]) * 1000.0)
+            result = RunResult(
+                execution_id=row["run_id"],
+                workflow_id=row["workflow_id"],
+                status=status,
+                outputs=_loads(row["outputs"]),
+                error=_loads(row["error"]),
+                duration_ms=duration or 0.0,
+                nodes=node_rows,
+            )
+        result.started_at = row["started_at"]
+        result.inputs = _loads(row["inputs"]) or {}
+        if status is RunStatus.PAUSED and result.pause is None:
+            result.pause = _loads(row["pause"])
+        return result
+
+    def get_record(self, run_id: str) -> RunRecord:
+        """What the run started with; ``run_id`` may be a unique prefix.
+
+        Raises ``RunNotFoundError``.
+        """
+        with self._reading() as conn:
+            return _record_of(self._run_row(conn, run_id))
+
+    def load_nodes(self, run_id: str) -> dict[str, NodeResult]:
+        """Every node row of the run in first-recorded order, with outputs, ports and settle
+        order; ``run_id`` may be a unique prefix. Raises ``RunNotFoundError``."""
+        with self._reading() as conn:
+            return self._node_rows(conn, self._resolve(conn, run_id))
+
+    def events(self, run_id: str, *, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        """A run's events in sequence order, at most ``limit`` (``None``: all); ``run_id``
+        may be a unique prefix.
+
+        Raises ``RunNotFoundError`` when no run has that id.
+        """
+        with self._reading() as conn:
+            full_id = self._resolve(conn, run_id)
+            rows = conn.execute(
+                "SELECT seq, type, ts, node, data FROM events "
+                "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (full_id, after_seq, -1 if limit is None else limit),
+            ).fetchall()
+        try:
+            return [
+                Event(full_id, row[0], EventType(row[1]), row[2], row[3], _loads(row[4]) or {})
+                for row in rows
+            ]
+        except ValueError as exc:
+            raise StoreError(
+                f"{self.path}: run {full_id} has an event this polyhost does not know: {exc}"
+            ) from exc
+
+    def resolve_id(self, run_id: str) -> str:
+        """The full id of the one run whose id is ``run_id`` or starts with it.
+
+        Raises ``RunNotFoundError`` (code ``ambiguous_run_id`` when several runs match).
+        """
+        with self._reading() as conn:
+            return self._resolve(conn, run_id)
+
+    def _run_row(self, conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+        full_id = self._resolve(conn, run_id)
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"  # noqa: S608 (a constant)
+        cursor = conn.execute(sql, (full_id,))
+        names = [column[0] for column in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+    def _node_rows(self, conn: sqlite3.Connection, full_id: str) -> dict[str, NodeResult]:
+        where = "WHERE run_id = ? ORDER BY rowid"
+        sql = f"SELECT {_NODE_COLUMNS} FROM node_results {where}"  # noqa: S608 (constants)
+        rows = conn.execute(sql, (full_id,)).fetchall()
+        return {row[0]: _node_of(row) for row in rows}
+
+    def _resolve(self, conn: sqlite3.Connection, run_id: str) -> str:
+        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+            return run_id
+        matches: list[str] = []
+        if run_id:
+            # A range on the primary key, so a prefix costs an index seek, not a scan.
+            upper = _prefix_upper_bound(run_id)
+            found = conn.execute(
+                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT 4",
+                (run_id, upper),
+            ).fetchall()
+            matches = [row[0] for row in found if row[0].startswith(run_id)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise RunNotFoundError(f"no run with id {run_id!r} in {self.path}")
+        raise AmbiguousRunIdError(run_id, matches[:3], more=len(matches) > 3)
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._read_lock:
+            if self._closed:
+                raise StoreError(f"{self.path}: the store is closed")
+            conn = self._reader
+            try:
+                # One read transaction: a run's row and its node rows come from one snapshot.
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot read the run database: {exc}") from exc
+
+    @contextmanager
+    def _controlling(self) -> Iterator[sqlite3.Connection]:
+        # A connection of its own: the reader's is often inside a read transaction, and a
+        # snapshot older than the claim would let two claimers both see the run free.
+        with self._control_lock:
+            if self._closed:
+                raise StoreError(f"{self.path}: the store is closed")
+            if self._control is None:
+                self._control = self._connect()
+            conn = self._control
+            try:
+                # IMMEDIATE takes the write lock first (waiting up to the busy timeout), so
+                # the row read below cannot change before this transaction commits.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: cannot update the run database: {exc}") from exc
+
+    def _connect(self, busy_timeout: float = _BUSY_TIMEOUT_S) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout,
+                isolation_level=None,  # transactions are explicit
+                check_same_thread=False,  # each connection is guarded by a lock
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the run database: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode: a power cut may lose the last batches, never corrupt the file.
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"{self.path}: cannot open the run database: {exc}") from exc
+        return conn
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _node_of(row: tuple[Any, ...]) -> NodeResult:
+    return NodeResult(
+        status=NodeStatus(row[1]),
+        attempts=row[2],
+        output=_loads(row[3]),
+        error=_loads(row[4]),
+        started_at=row[5],
+        duration_ms=row[6],
+        ports=_loads(row[7]),
+        settled_seq=row[8],
+        reason=row[9],
+    )
+
+
+def _record_of(row: dict[str, Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"],
+        workflow_id=row["workflow_id"],
+        status=RunStatus(row["status"]),
+        inputs=_loads(row["inputs"]) or {},
+        document=_loads(row["document"]) or {},
+        source=row["source"],
+        manifest=row["manifest"],
+        started_at=row["started_at"],
+        parent_run_id=row["parent_run_id"],
+    )
+
+
+def _node_counts(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    chunk = 500  # well under SQLite's limit on bound parameters
+    for start in range(0, len(run_ids), chunk):
+        part = run_ids[start : start + chunk]
+        marks = ", ".join("?" * len(part))
+        where = f"WHERE run_id IN ({marks}) GROUP BY run_id, status"
+        sql = f"SELECT run_id, status, count(*) FROM node_results {where}"  # noqa: S608 (marks)
+        rows = conn.execute(sql, part).fetchall()
+        for run_id, status, count in rows:
+            counts.setdefault(run_id, {})[status] = count
+    return counts
+
+
+def _prefix_upper_bound(prefix: str) -> str:
+    # A string greater than every string starting with prefix. U+10FFFF has no successor:
+    # drop trailing ones and bump the character before, or, with none left, go past them all.
+    stripped = prefix.rstrip(chr(0x10FFFF))
+    if not stripped:
+        return chr(0x10FFFF) * (len(prefix) + 1)
+    return stripped[:-1] + chr(ord(stripped[-1]) + 1)
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    # The writer is a daemon thread; without this, batches queued just before the interpreter
+    # exits would be dropped when a caller forgot close().
+    for store in list(_OPEN_STORES):
+        try:
+            store.close()
+        except Exception:  # noqa: S112 (nothing left to report to at exit)
+            continue
