@@ -24,8 +24,9 @@ from _common import chain_doc, noop_catalog, run_and_print
 
 from polyhost import Host, HostConfig
 from polyhost._catalog import NodeType
-from polyhost._compiler import compile_workflow, parse_workflow
+from polyhost._checker import compile_workflow
 from polyhost._context import NodeContext
+from polyhost._parsing import parse_workflow
 from polyhost.runtimes import WasmRuntime
 from polyhost.runtimes.wasm._call import CallRequest, PoolLimits, WasmMachine
 

@@ -4,7 +4,8 @@ The public API; everything else lives in private modules and may change.
 """
 
 from ._catalog import Catalog, NodeType, SidecarSpec
-from ._compiler import CompiledWorkflow
+from ._compiled import CompiledWorkflow
+from ._config import HostConfig
 from ._context import NodeContext
 from ._diagnostics import Diagnostic
 from ._errors import (
@@ -27,7 +28,7 @@ from ._errors import (
     WorkflowLoadError,
 )
 from ._events import Event, EventType
-from ._host import Host, HostConfig
+from ._host import Host
 from ._limits import Limits
 from ._model import Edge, Node, RetryPolicy, Workflow, workflow_json_schema
 from ._pause import PauseRequested

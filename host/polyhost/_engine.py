@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ._compiler import CompiledNode, CompiledWorkflow
+from ._compiled import CompiledNode, CompiledWorkflow
 from ._context import NodeContext
 from ._errors import PolyhostError, StoreError
 from ._events import Event, EventLog, EventType, Subscriber

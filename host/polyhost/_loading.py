@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._compiler import Runtimes, parse_workflow
+from ._checker import Runtimes
 from ._diagnostics import Diagnostic
 from ._diagnostics import DiagnosticCode as C
 from ._document import (
@@ -24,6 +24,7 @@ from ._document import (
 from ._errors import CompileError, WorkflowLoadError
 from ._limits import Limits, default_limits
 from ._model import Workflow
+from ._parsing import parse_workflow
 
 if TYPE_CHECKING:
     from ._catalog import Catalog

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from ._compiler import CompiledNode
+from ._compiled import CompiledNode
 from ._errors import ExpressionError, LimitExceededError, NodeError, NodeParameterError
 from ._graph import GraphRun
 from ._pause import PauseRequested

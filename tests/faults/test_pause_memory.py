@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from polyhost import Host, HostConfig, NodeStatus, RunStatus
-from polyhost._compiler import compile_workflow, parse_workflow
+from polyhost._checker import compile_workflow
+from polyhost._parsing import parse_workflow
 
 pytestmark = pytest.mark.anyio
 

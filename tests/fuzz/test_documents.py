@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polyhost import Catalog, CompileError, WorkflowError
-from polyhost._compiler import compile_workflow
+from polyhost._checker import compile_workflow
 from polyhost._limits import Limits
 from polyhost._loading import load_workflow
 

@@ -198,6 +198,31 @@ def test_a_unique_prefix_finds_a_run(store: RunStore) -> None:
     assert "019a1b2c3d4aaaa" in str(info.value) and "019a1b2c3d4bbbb" in str(info.value)
 
 
+def test_node_rows_and_events_are_found_by_full_id_and_by_prefix(store: RunStore) -> None:
+    for run_id in ("run-aaaa", "run-bbbb"):
+        store.record_run_started(record(run_id))
+        store.record_node(run_id, "a", NodeResult(NodeStatus.COMPLETED, 1, {"run": run_id}))
+        store.record_event(event(run_id, 1))
+    flush(store)
+
+    for asked in ("run-bbbb", "run-b"):
+        assert store.load_nodes(asked)["a"].output == {"run": "run-bbbb"}
+        assert [(e.run_id, e.seq) for e in store.events(asked)] == [("run-bbbb", 1)]
+    assert store.events("run-bbbb", after_seq=1) == []
+    with pytest.raises(RunNotFoundError, match="run-c"):
+        store.load_nodes("run-c")
+
+
+def test_rows_of_an_id_no_run_has_are_not_a_run(store: RunStore) -> None:
+    # A run whose start was never recorded (its write failed) is unknown, rows or not.
+    store.record_node("ghost", "a", NodeResult(NodeStatus.COMPLETED, 1, {}))
+    store.record_event(event("ghost", 1))
+    flush(store)
+    for method in ("load_nodes", "events"):
+        with pytest.raises(RunNotFoundError, match="ghost"):
+            getattr(store, method)("ghost")
+
+
 def test_an_exact_id_wins_over_longer_ids_it_prefixes(store: RunStore) -> None:
     store.record_run_started(record("abc"))
     store.record_run_started(record("abcd"))

@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.text import Text
 
 from .._catalog import Catalog
+from .._config import HostConfig
 from .._diagnostics import Diagnostic
 from .._errors import CompileError, PolyhostError
 from .._events import Event
 from .._history import RunHistory
-from .._host import Host, HostConfig
+from .._host import Host
 from .._result import CancelOutcome, RunResult, RunStatus
 from ._guard import EXIT_INVALID, EXIT_OK, exit_status, interrupt_cancels, run_async
 from ._inputs import check_input_names, parse_inputs

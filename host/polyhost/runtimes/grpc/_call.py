@@ -126,7 +126,7 @@ class GrpcCalls:
                 raise _rpc_error(exc, sidecar, ctx.node_id) from None
         # The call never left the host: the managed sidecar died a moment ago and its
         # restart had not been seen. Wait for it and send the call once more.
-        endpoint = await self._connect(sidecar, ctx.node_id)
+        endpoint = await self._connect(sidecar, ctx.node_id, failed=endpoint)
         try:
             return await self._call(node_type, request, endpoint, ctx, sidecar.name)
         except grpc.aio.AioRpcError as exc:
@@ -152,12 +152,14 @@ class GrpcCalls:
         finally:
             call.cancel()  # a no-op once it ended; stops the sidecar's work if we gave up
 
-    async def _connect(self, sidecar: Sidecar, node_id: str) -> Endpoint:
+    async def _connect(
+        self, sidecar: Sidecar, node_id: str, failed: Endpoint | None = None
+    ) -> Endpoint:
         """Start or reach the sidecar and check, once per process, that it speaks our major
         protocol version (``Describe``)."""
 
         def connect() -> Endpoint:
-            endpoint = sidecar.ensure()
+            endpoint = sidecar.ensure(failed)
             if endpoint not in self._handshakes:
                 describe(endpoint, sidecar.spec.base_dir)
                 self._handshakes.add(endpoint)

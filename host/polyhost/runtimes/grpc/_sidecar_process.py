@@ -50,6 +50,8 @@ from ._wire import Endpoint, check_serving, wait_serving
 
 __all__ = ["ManagedSidecar", "SidecarStartError"]
 
+# How long an endpoint that refused a call may take to be seen dead before it is used again.
+_DEATH_NOTICE = 1.0
 _READY_PREFIX = "POLYHOST_SIDECAR_READY"
 _REAPER = Path(__file__).with_name("_reaper.py")
 _TAIL_LINES = 40  # stderr lines kept for crash reports (each at most max_sidecar_line_bytes)
@@ -115,16 +117,23 @@ class ManagedSidecar:
             return self._endpoint
         return None
 
-    def ensure(self) -> Endpoint:
-        """Start the sidecar if needed and wait until it is SERVING; ``SidecarStartError``."""
+    def ensure(self, failed: Endpoint | None = None) -> Endpoint:
+        """Start the sidecar if needed and wait until it is SERVING; ``SidecarStartError``.
+
+        ``failed`` is an endpoint a call could not reach: a sidecar closes its sockets as it
+        dies, a moment before its exit can be seen, so that endpoint is handed out again only
+        if its process still looks alive after ``_DEATH_NOTICE``."""
         deadline = time.monotonic() + self.spec.start_timeout + _BACKOFF_MAX
+        suspect_until = time.monotonic() + _DEATH_NOTICE if failed is not None else 0.0
         waited = False  # on a start attempt: if it fails, so does this call
         with self._cond:
             while True:
                 if self._state == "closed":
                     raise SidecarStartError(f"sidecar {self.name} is stopped (the host is closing)")
                 if self._state == "ready" and self._endpoint is not None:
-                    if self._alive():
+                    if self._alive() and (
+                        self._endpoint is not failed or time.monotonic() >= suspect_until
+                    ):
                         return self._endpoint
                     # It died a moment ago: the supervisor is about to notice and restart it.
                 elif self._state == "starting":

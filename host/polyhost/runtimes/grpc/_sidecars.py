@@ -42,7 +42,8 @@ class RemoteSidecar:
     def ready_endpoint(self) -> Endpoint | None:
         return self._endpoint if self._checked else None
 
-    def ensure(self) -> Endpoint:
+    def ensure(self, failed: Endpoint | None = None) -> Endpoint:
+        del failed  # a remote sidecar is not restarted by this host: nothing to wait for
         with self._lock:
             if not self._checked:
                 problem = wait_serving(self._endpoint, self.spec.start_timeout)

@@ -44,6 +44,20 @@ _RUN_COLUMNS: Final = (
 _NODE_COLUMNS: Final = (
     "node_id, status, attempts, output, error, started_at, duration_ms, ports, settled_seq, reason"
 )
+_RUN_NAMES: Final = tuple(name.strip() for name in _RUN_COLUMNS.split(","))
+_RUN_ROW: Final = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"  # noqa: S608 (constants)
+_NODE_ROWS: Final = f"SELECT {_NODE_COLUMNS} FROM node_results WHERE run_id = ? ORDER BY rowid"  # noqa: S608
+# Rows of a run known by this exact id, in one statement (rows of an id no run has, left by a
+# write that failed, are not a run's).
+_KNOWN: Final = "EXISTS (SELECT 1 FROM runs WHERE runs.run_id = ?1)"
+_KNOWN_NODE_ROWS: Final = (
+    f"SELECT {_NODE_COLUMNS} FROM node_results "  # noqa: S608 (constants)
+    f"WHERE run_id = ?1 AND {_KNOWN} ORDER BY rowid"
+)
+_EVENTS_AFTER: Final = (
+    "SELECT seq, type, ts, node, data FROM events "  # noqa: S608 (constants)
+    f"WHERE run_id = ?1 AND seq > ?2 AND {_KNOWN} ORDER BY seq LIMIT ?3"
+)
 
 _OPEN_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
 
@@ -353,7 +367,12 @@ class SQLiteStore:
         """Every node row of the run in first-recorded order, with outputs, ports and settle
         order; ``run_id`` may be a unique prefix. Raises ``RunNotFoundError``."""
         with self._reading() as conn:
-            return self._node_rows(conn, self._resolve(conn, run_id))
+            # A full id with node rows needs one query; an empty answer may be a prefix.
+            rows = conn.execute(_KNOWN_NODE_ROWS, (run_id,)).fetchall()
+            if rows:
+                return {row[0]: _node_of(row) for row in rows}
+            full_id = self._resolve(conn, run_id)
+            return {} if full_id == run_id else self._node_rows(conn, full_id)
 
     def events(self, run_id: str, *, after_seq: int = 0, limit: int | None = None) -> list[Event]:
         """A run's events in sequence order, at most ``limit`` (``None``: all); ``run_id``
@@ -361,13 +380,15 @@ class SQLiteStore:
 
         Raises ``RunNotFoundError`` when no run has that id.
         """
+        count = -1 if limit is None else limit
         with self._reading() as conn:
-            full_id = self._resolve(conn, run_id)
-            rows = conn.execute(
-                "SELECT seq, type, ts, node, data FROM events "
-                "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (full_id, after_seq, -1 if limit is None else limit),
-            ).fetchall()
+            # A full id with events needs one query; an empty answer may be a prefix.
+            full_id = run_id
+            rows = conn.execute(_EVENTS_AFTER, (full_id, after_seq, count)).fetchall()
+            if not rows:
+                full_id = self._resolve(conn, run_id)
+                if full_id != run_id:
+                    rows = conn.execute(_EVENTS_AFTER, (full_id, after_seq, count)).fetchall()
         try:
             return [
                 Event(full_id, row[0], EventType(row[1]), row[2], row[3], _loads(row[4]) or {})
@@ -387,16 +408,14 @@ class SQLiteStore:
             return self._resolve(conn, run_id)
 
     def _run_row(self, conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
-        full_id = self._resolve(conn, run_id)
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"  # noqa: S608 (a constant)
-        cursor = conn.execute(sql, (full_id,))
-        names = [column[0] for column in cursor.description]
-        return dict(zip(names, cursor.fetchone(), strict=True))
+        # The full id is the common case: one query, and the prefix lookup only without a row.
+        row = conn.execute(_RUN_ROW, (run_id,)).fetchone()
+        if row is None:
+            row = conn.execute(_RUN_ROW, (self._resolve(conn, run_id),)).fetchone()
+        return dict(zip(_RUN_NAMES, row, strict=True))
 
     def _node_rows(self, conn: sqlite3.Connection, full_id: str) -> dict[str, NodeResult]:
-        where = "WHERE run_id = ? ORDER BY rowid"
-        sql = f"SELECT {_NODE_COLUMNS} FROM node_results {where}"  # noqa: S608 (constants)
-        rows = conn.execute(sql, (full_id,)).fetchall()
+        rows = conn.execute(_NODE_ROWS, (full_id,)).fetchall()
         return {row[0]: _node_of(row) for row in rows}
 
     def _resolve(self, conn: sqlite3.Connection, run_id: str) -> str:

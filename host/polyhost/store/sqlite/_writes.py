@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..._errors import StoreError
+from ..._events import EventType
+from ..._result import NodeStatus, RunStatus
 from .._writer import (
     EVENT,
     NODE_SETTLED,
@@ -237,6 +239,8 @@ def _is_busy(exc: sqlite3.Error) -> bool:
 
 
 def _dumps(value: Any) -> str:
+    if not value and type(value) is dict:
+        return "{}"  # most event data and many outputs: no encoder call
     text = _ENCODE(value)
     if text.isascii():
         return text
@@ -272,7 +276,16 @@ _ENCODE: Final = json.JSONEncoder(
 
 
 def _text(value: Any) -> str:
-    return str(value.value) if isinstance(value, Enum) else str(value)
+    try:
+        return _NAMES[value]
+    except (KeyError, TypeError):
+        return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+# Statuses and event types by member: an enum's ``value`` is a slow attribute, read per row.
+_NAMES: Final[dict[Any, str]] = {
+    member: member.value for kind in (RunStatus, NodeStatus, EventType) for member in kind
+}
 
 
 def _encode_run_started(v: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -1,4 +1,5 @@
-"""The compiler: a workflow document in, an immutable plan or every diagnostic out."""
+"""The checker: a workflow checked against the catalog and the runtimes, compiled into a plan
+(``CompiledWorkflow``) or every diagnostic out."""
 
 from __future__ import annotations
 
@@ -9,22 +10,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import ValidationError
-
 from ._bridge import Plan
 from ._catalog import Catalog, NodeType
+from ._compiled import ERROR_PORT, CompiledGraph, CompiledNode, CompiledWorkflow
 from ._diagnostics import Diagnostic, Severity
 from ._diagnostics import DiagnosticCode as C
-from ._document import (
-    DocumentLimit,
-    Loc,
-    Problem,
-    check_value,
-    gc_paused,
-    limit_diagnostic,
-    locate,
-    problem_diagnostics,
-)
+from ._document import gc_paused
 from ._errors import CompileError, ExpressionError, PolyhostError
 from ._expressions import (
     Const,
@@ -41,7 +32,7 @@ from ._model import Edge, Node, RetryPolicy, Workflow
 from ._router import RuntimeRouter
 from ._schema import schema_errors, schema_parameter_problems, validator_for
 
-__all__ = ["CompiledNode", "CompiledWorkflow", "Runtimes", "compile_workflow", "parse_workflow"]
+__all__ = ["PLACEHOLDER_TYPE", "Runtimes", "compile_workflow"]
 
 # The runtimes a workflow may use: a router (whose runtimes also check their node types), the
 # names of the available runtimes, or None for any (checks by the runtimes' plug-ins).
@@ -56,98 +47,14 @@ _CEL_RESERVED = (
     "namespace package return void while"
 )
 RESERVED_IDS = SCOPE_NAMES | BODY_SCOPE_NAMES | frozenset(_CEL_RESERVED.split())
-ERROR_PORT = "error"
 LOOP_CONDITIONS = ("while", "do_while")
 _NO_RETRY = RetryPolicy()
 # Stands in for a node the model rejected, so that compiling the rest of the document neither
 # trips over it nor reports the edges and reads that name it.
-_PLACEHOLDER_TYPE = "<invalid node>"
+PLACEHOLDER_TYPE = "<invalid node>"
 # "did you mean" compares a name with every candidate: offered for the first few only.
 _MAX_HINTS = 20
 _SOURCES_PER_PASS = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledNode:
-    """A node ready to run: its type, parsed templates and policies."""
-
-    id: str
-    index: int
-    type: NodeType
-    params: Template
-    expression_params: Mapping[str, Expression]
-    when: Expression | None
-    retry: RetryPolicy
-    timeout: float | None
-    on_error: str
-    has_error_edge: bool
-    name: str | None = None
-    body: CompiledGraph | None = None
-    # core.loop's `while` / `do_while`, evaluated per iteration with `loop` in scope.
-    conditions: Mapping[str, Expression] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledGraph:
-    """The nodes and plan of one DAG: a workflow, or the body of a loop or parallel node."""
-
-    nodes: tuple[CompiledNode, ...]
-    index: Mapping[str, int]
-    plan: Plan
-    outputs: Mapping[str, Template] | None
-    leaves: tuple[str, ...]
-    # Per node: the nodes of this graph that read its output (templates, `when`, bodies).
-    readers: tuple[frozenset[int], ...] = ()
-    # Nodes whose output the graph's result needs (its outputs, or its leaves).
-    kept: frozenset[str] = frozenset()
-    scope_var: str | None = None  # "loop" or "parallel" inside a body
-
-    def node(self, node_id: str) -> CompiledNode:
-        """The compiled node called ``node_id``."""
-        return self.nodes[self.index[node_id]]
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledWorkflow:
-    """An immutable, validated plan of one workflow."""
-
-    workflow: Workflow
-    workflow_id: str
-    graph: CompiledGraph
-    inputs: InputsSchema
-    warnings: tuple[Diagnostic, ...] = field(default=())
-    # The manifests its node types came from, recorded with each run so that a rerun or a
-    # resume in another process loads them again (the host sets them; not part of the plan).
-    manifests: tuple[str, ...] = field(default=())
-
-    @property
-    def nodes(self) -> tuple[CompiledNode, ...]:
-        """The top-level nodes, in document order."""
-        return self.graph.nodes
-
-    @property
-    def index(self) -> Mapping[str, int]:
-        """Node id to position."""
-        return self.graph.index
-
-    @property
-    def plan(self) -> Plan:
-        """The top-level DAG in the Rust extension."""
-        return self.graph.plan
-
-    @property
-    def outputs(self) -> Mapping[str, Template] | None:
-        """The compiled ``outputs`` templates, if the document has them."""
-        return self.graph.outputs
-
-    @property
-    def leaves(self) -> tuple[str, ...]:
-        """Top-level nodes without outgoing edges."""
-        return self.graph.leaves
-
-    def node(self, node_id: str) -> CompiledNode:
-        """The compiled top-level node called ``node_id``."""
-        return self.graph.node(node_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,100 +78,6 @@ class _Shared:
     params: dict[tuple[int, frozenset[str], str], list[tuple[Severity, str, str, str | None]]] = (
         field(default_factory=dict)
     )
-
-
-def parse_workflow(
-    raw: Any,
-    *,
-    default_id: str | None = None,
-    limits: Limits | None = None,
-    catalog: Catalog | None = None,
-    runtimes: Runtimes = None,
-    checked: list[Problem] | None = None,
-) -> Workflow:
-    """Validate a loaded YAML/JSON value as a workflow; ``CompileError`` lists every problem.
-
-    The value is first checked against the document limits and JSON's data model (unless the
-    loader did so and passes what it found as ``checked``). With a ``catalog``, an invalid
-    document's error also holds what compiling its valid nodes finds.
-    """
-    limits = limits or default_limits()
-    if checked is None:
-        try:
-            checked = check_value(raw, limits)
-        except DocumentLimit as exc:
-            raise CompileError([limit_diagnostic(exc)]) from None
-    diagnostics = problem_diagnostics(checked, raw)
-    if not isinstance(raw, dict):
-        found = type(raw).__name__ if raw is not None else "an empty document"
-        diagnostics.append(
-            Diagnostic("error", C.INVALID_VALUE, f"a workflow is a mapping, found {found}")
-        )
-        raise CompileError(diagnostics)
-    bad: list[Loc] = [p.loc for p in checked]
-    try:
-        workflow = Workflow.model_validate(raw)
-    except ValidationError as exc:
-        diagnostics += _schema_diagnostics(exc, raw)
-        bad += [tuple(error["loc"]) for error in exc.errors()]
-    else:
-        if not diagnostics:
-            if workflow.id is None and default_id is not None:
-                workflow = workflow.model_copy(update={"id": default_id})
-            return workflow
-    if catalog is not None:
-        diagnostics += _salvage(raw, bad, catalog, runtimes, limits)
-    raise CompileError(diagnostics)
-
-
-def _salvage(
-    raw: dict[str, Any],
-    bad: list[Loc],
-    catalog: Catalog,
-    runtimes: Runtimes,
-    limits: Limits,
-) -> list[Diagnostic]:
-    """What compiling the valid part of an invalid document finds: nodes the model rejected
-    stand in as placeholders (so edges and reads naming them are not reported), other keys
-    at fault are left out."""
-    nodes = raw.get("nodes")
-    if not isinstance(nodes, list):
-        return []
-    bad_nodes: set[int] = set()
-    bad_edges: set[int] = set()
-    drop: set[str] = set()
-    for loc in bad:
-        if not loc:
-            return []
-        head = loc[0]
-        if head in ("nodes", "edges") and len(loc) >= 2 and isinstance(loc[1], int):
-            (bad_nodes if head == "nodes" else bad_edges).add(loc[1])
-        elif head == "nodes":
-            return []
-        else:
-            drop.add(str(head))
-    partial: dict[str, Any] = {k: v for k, v in raw.items() if k not in drop}
-    partial["version"] = 1
-    kept: list[Any] = []
-    for index, node in enumerate(nodes):
-        if index not in bad_nodes:
-            kept.append(node)
-            continue
-        node_id = node.get("id") if isinstance(node, dict) else None
-        if isinstance(node_id, str):
-            kept.append(Node.model_construct(id=node_id, type=_PLACEHOLDER_TYPE))
-    partial["nodes"] = kept
-    edges = raw.get("edges")
-    if isinstance(edges, list) and "edges" not in drop:
-        partial["edges"] = [e for i, e in enumerate(edges) if i not in bad_edges]
-    try:
-        workflow = Workflow.model_validate(partial)
-        compiled = compile_workflow(workflow, catalog, runtimes=runtimes, limits=limits)
-    except ValidationError:
-        return []
-    except CompileError as exc:
-        return list(exc.diagnostics)
-    return list(compiled.warnings)
 
 
 def compile_workflow(
@@ -530,7 +343,7 @@ class _Compiler:
                 )
 
     def _node_type(self, node: Node) -> NodeType | None:
-        if node.type == _PLACEHOLDER_TYPE:
+        if node.type == PLACEHOLDER_TYPE:
             return None
         node_type = self.catalog.get(node.type)
         if node_type is None:
@@ -967,24 +780,3 @@ def _strip_braces(source: str) -> str:
 def _suggest(name: str, candidates: list[str]) -> str:
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.7)
     return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-# pydantic errors -> diagnostics ------------------------------------------------------------
-
-_PYDANTIC_CODES = {"extra_forbidden": C.UNKNOWN_KEY, "missing": C.MISSING_FIELD}
-
-
-def _schema_diagnostics(exc: ValidationError, raw: dict[str, Any]) -> list[Diagnostic]:
-    diagnostics = []
-    for error in exc.errors():
-        loc = list(error["loc"])
-        node, field = locate(loc, raw)
-        code = _PYDANTIC_CODES.get(error["type"], C.INVALID_VALUE)
-        if code == C.UNKNOWN_KEY:
-            message = f"unknown key '{loc[-1]}'"
-        elif code == C.MISSING_FIELD:
-            message = f"'{loc[-1]}' is required"
-        else:
-            message = str(error["msg"])
-        diagnostics.append(Diagnostic("error", code, message, node, field))
-    return diagnostics
