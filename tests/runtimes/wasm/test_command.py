@@ -80,3 +80,16 @@ async def test_limits_apply_to_commands_too(run_one: RunOne, project: Project) -
     error = result.nodes["w"].error
     assert error is not None
     assert error["code"] == "wasm_out_of_fuel"
+
+
+@pytest.mark.parametrize("depth", [200, 5_000])
+async def test_an_output_nested_too_deep_fails_the_node_naming_the_limit(
+    run_one: RunOne, project: Project, depth: int
+) -> None:
+    project.wasm("t.deep", command_printing('{"a": ' + "[" * depth + "]" * depth + "}"))
+    result = await run_one("t.deep")
+    assert result.status is RunStatus.FAILED
+    error = result.nodes["w"].error
+    assert error is not None
+    assert error["code"] == "limit_exceeded"
+    assert "max_value_depth" in error["message"]
