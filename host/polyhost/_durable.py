@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 import weakref
 from collections import OrderedDict
@@ -20,6 +19,7 @@ from ._compiled import CompiledWorkflow
 from ._engine import Execution, Resumption
 from ._errors import InputError, PolyhostError, RunStateError
 from ._events import Event, EventType
+from ._history import manifest_paths
 from ._model import Workflow
 from ._parsing import parse_workflow
 from ._result import RunResult, RunStatus
@@ -29,7 +29,7 @@ from .store import RunRecord
 if TYPE_CHECKING:
     from ._host import Host
 
-__all__ = ["DurableRuns", "OnRunError", "manifest_paths"]
+__all__ = ["DurableRuns", "OnRunError"]
 
 OnRunError = Callable[[str, BaseException], None]
 _log = logging.getLogger("polyhost")
@@ -248,11 +248,6 @@ class DurableRuns:
             _log.error("run %s: cannot record its end: %s", record.run_id, failure.message)
             store.release_run(record.run_id, self._host.owner)
         return result
-
-
-def manifest_paths(joined: str | None) -> tuple[str, ...]:
-    """The manifests a run record names (kept as one string, joined by the path separator)."""
-    return tuple(part for part in (joined or "").split(os.pathsep) if part)
 
 
 def _check_resume_input(pause: dict[str, Any] | None, inputs: dict[str, Any] | None) -> None:

@@ -19,7 +19,7 @@ from ._errors import InputError, RunStateError
 from ._result import EventPage, RunDetails, RunOverview, RunPage, RunResult, RunStatus
 from .store import RunRecord, RunStore, RunSummary
 
-__all__ = ["RunHistory", "details_of"]
+__all__ = ["RunHistory", "details_of", "manifest_paths"]
 
 _MAX_CURSOR_CHARS: Final = 1024
 
@@ -113,6 +113,11 @@ class RunHistory:
         return self._store
 
 
+def manifest_paths(joined: str | None) -> tuple[str, ...]:
+    """The manifests a run record names (kept as one string, joined by the path separator)."""
+    return tuple(part for part in (joined or "").split(os.pathsep) if part)
+
+
 def details_of(record: RunRecord) -> RunDetails:
     """The public view of a stored run record."""
     return RunDetails(
@@ -122,7 +127,7 @@ def details_of(record: RunRecord) -> RunDetails:
         inputs=record.inputs,
         document=record.document,
         source=record.source,
-        manifests=tuple(part for part in (record.manifest or "").split(os.pathsep) if part),
+        manifests=manifest_paths(record.manifest),
         started_at=record.started_at,
         parent_run_id=record.parent_run_id,
     )

@@ -23,11 +23,11 @@ from ._checker import compile_workflow
 from ._compiled import CompiledWorkflow
 from ._config import HostConfig
 from ._diagnostics import Diagnostic
-from ._durable import DurableRuns, OnRunError, manifest_paths
+from ._durable import DurableRuns, OnRunError
 from ._engine import EngineSettings, Execution
 from ._errors import CompileError, RunStateError
 from ._events import Event
-from ._history import RunHistory
+from ._history import RunHistory, manifest_paths
 from ._imports import backend_options
 from ._limiter import NodeSlots
 from ._loading import MANIFEST_NAME, load_workflow

@@ -10,6 +10,7 @@ packages register under the ``polyhost.runtimes`` entry-point group are all foun
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ class RuntimeSetup:
     cache: bool  # whether compiled artefacts may be kept under ``home`` between processes
 
 
-class RuntimePlugin:
+class RuntimePlugin(ABC):
     """A runtime: its name, its options model, its checks, its node types, its adapter.
 
     Subclass it and register the class (or an instance) under the ``polyhost.runtimes``
@@ -66,9 +67,9 @@ class RuntimePlugin:
     # The option a node type of this runtime must set (``module`` for wasm), if any.
     target: ClassVar[str | None] = None
 
+    @abstractmethod
     def create(self, setup: RuntimeSetup) -> RuntimeAdapter:
         """The adapter that runs this runtime's nodes in the host described by ``setup``."""
-        raise NotImplementedError
 
     def check(self, node_type: NodeType, catalog: Catalog, limits: Limits) -> list[Problem]:
         """What is wrong with ``node_type`` before a run (its handler cannot be imported, its

@@ -129,7 +129,6 @@ def test_a_module_too_big_for_a_pool_slot_loads_in_milliseconds_once_cached(
     assert warm["seconds"] < 0.5, runs
 
 
-@pytest.mark.skipif(not (HOSTILE / "read_file.wasm").is_file(), reason="needs `make wasm`")
 def test_a_guest_blocked_on_a_fifo_times_out_and_its_host_exits(tmp_path: Path) -> None:
     project = Project(tmp_path / "project")
     (project.root / "data").mkdir()
