@@ -36,10 +36,10 @@ def chain_document(n: int) -> dict[str, Any]:
 def measure(path: Path) -> dict[str, Any]:
     """In this process: load, validate and compile ``path``, then the Rust plan alone."""
     from polyhost import Catalog  # noqa: PLC0415 (imported in the measuring process only)
-    from polyhost._checker import compile_workflow  # noqa: PLC0415
     from polyhost._limits import Limits  # noqa: PLC0415
-    from polyhost._loading import load_workflow  # noqa: PLC0415
     from polyhost._native import Plan  # noqa: PLC0415
+    from polyhost.compile._checker import compile_workflow  # noqa: PLC0415
+    from polyhost.compile._loading import load_workflow  # noqa: PLC0415
 
     catalog = Catalog.with_builtins()
     limits = Limits(max_document_bytes=1 << 30, max_document_values=50_000_000)

@@ -86,7 +86,7 @@ def run_polyhost(path: Path) -> Answer:
 
 def workflow_runner(path: Path) -> Callable[[], Answer]:
     from polyhost import Host, HostConfig  # noqa: PLC0415
-    from polyhost._parsing import parse_workflow  # noqa: PLC0415
+    from polyhost.compile._parsing import parse_workflow  # noqa: PLC0415
 
     workflow = parse_workflow(
         {

@@ -15,8 +15,8 @@ import anyio
 from _common import chain_doc, fanout_doc, noop_catalog, per_node, run_and_print
 
 from polyhost import Catalog, Host, HostConfig, RunStatus
-from polyhost._checker import compile_workflow
-from polyhost._parsing import parse_workflow
+from polyhost.compile._checker import compile_workflow
+from polyhost.compile._parsing import parse_workflow
 
 N = 1000
 REPEATS = 5

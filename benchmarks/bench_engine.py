@@ -14,8 +14,8 @@ from typing import Any
 from _common import chain_doc, fanout_doc, noop, noop_catalog, per_node, run_and_print
 
 from polyhost import Host, HostConfig
-from polyhost._checker import compile_workflow
-from polyhost._parsing import parse_workflow
+from polyhost.compile._checker import compile_workflow
+from polyhost.compile._parsing import parse_workflow
 
 N = 1000
 REPEATS = 5

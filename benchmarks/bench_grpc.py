@@ -29,8 +29,8 @@ from _common import run_and_print
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from polyhost import Host, HostConfig
-from polyhost._events import Event, EventType
 from polyhost._proto import runtime_pb2, runtime_pb2_grpc
+from polyhost.events._events import Event, EventType
 from polyhost.runtimes.grpc._sidecar_process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

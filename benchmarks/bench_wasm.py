@@ -23,12 +23,12 @@ import wasmtime
 from _common import chain_doc, noop_catalog, run_and_print
 
 from polyhost import Host, HostConfig
-from polyhost._catalog import NodeType
-from polyhost._checker import compile_workflow
-from polyhost._context import NodeContext
-from polyhost._parsing import parse_workflow
+from polyhost.compile._checker import compile_workflow
+from polyhost.compile._parsing import parse_workflow
 from polyhost.runtimes import WasmRuntime
+from polyhost.runtimes._context import NodeContext
 from polyhost.runtimes.wasm._call import CallRequest, PoolLimits, WasmMachine
+from polyhost.workflow._catalog import NodeType
 
 CALLS = 5000
 CHAIN = 500

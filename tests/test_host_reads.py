@@ -20,7 +20,7 @@ from polyhost import (
     Workflow,
 )
 from polyhost._errors import AmbiguousRunIdError
-from polyhost._result import RunPage
+from polyhost.events._result import RunPage
 from polyhost.store import RunRecord, open_store
 from tests.helpers.workflows import workflow
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "host" / "polyhost"
 # The one module that imports the extension and turns its types and errors into the host's.
-NATIVE_IMPORTERS = {"polyhost._bridge"}
+NATIVE_IMPORTERS = {"polyhost.plan._bridge"}
 
 
 def modules() -> Iterator[tuple[str, ast.Module]]:

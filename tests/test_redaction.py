@@ -15,8 +15,8 @@ import anyio
 import pytest
 
 from polyhost import Catalog, Event, EventType, Host, HostConfig
-from polyhost._capture import install
-from polyhost._redaction import MASK, Redactor, allowed_env, known, remember
+from polyhost.events._capture import install
+from polyhost.events._redaction import MASK, Redactor, allowed_env, known, remember
 from tests.helpers.workflows import workflow
 
 SECRET = "redaction-test-secret-31d7"

@@ -3,11 +3,6 @@
 The public API; everything else lives in private modules and may change.
 """
 
-from ._catalog import Catalog, NodeType, SidecarSpec
-from ._compiled import CompiledWorkflow
-from ._config import HostConfig
-from ._context import NodeContext
-from ._diagnostics import Diagnostic
 from ._errors import (
     CompileError,
     ExpressionError,
@@ -27,14 +22,19 @@ from ._errors import (
     WorkflowError,
     WorkflowLoadError,
 )
-from ._events import Event, EventType
-from ._host import Host
 from ._limits import Limits
-from ._model import Edge, Node, RetryPolicy, Workflow, workflow_json_schema
-from ._pause import PauseRequested
-from ._result import NodeResult, NodeStatus, RunResult, RunStatus
-from ._router import RuntimeRouter
+from .compile._compiled import CompiledWorkflow
+from .events._events import Event, EventType
+from .events._result import NodeResult, NodeStatus, RunResult, RunStatus
+from .host._config import HostConfig
+from .host._host import Host
+from .router._router import RuntimeRouter
 from .runtimes import RuntimeAdapter
+from .runtimes._context import NodeContext
+from .runtimes._pause import PauseRequested
+from .workflow._catalog import Catalog, NodeType, SidecarSpec
+from .workflow._diagnostics import Diagnostic
+from .workflow._model import Edge, Node, RetryPolicy, Workflow, workflow_json_schema
 
 __version__ = "0.1.0"
 

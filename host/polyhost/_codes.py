@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ._redaction import known
+from .events._redaction import known
 
 if TYPE_CHECKING:
     from ._errors import NodeError

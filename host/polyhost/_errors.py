@@ -27,18 +27,19 @@ snake_case ``code`` that diagnostics, events and the CLI share::
     │   └── SidecarAuthError       a sidecar refused the host's token
     ├── RunNotFoundError           the store has no run with that id
     │   └── AmbiguousRunIdError    an id prefix that several runs start with (lists them)
+    ├── WorkflowNotFoundError      no deployed workflow (or version of one) with that id
     ├── RunStateError              an operation that the run's status does not allow
     ├── StoreError                 the store could not be read or written
     ├── LimitExceededError         input or work past one of the host's limits (docs/limits.md)
     │   └── ModuleLimitError       a wasm module past a ``max_wasm_*`` limit
     └── PauseRequested             not a failure: a handler asks for its run to pause
 
-``PauseRequested`` lives in ``polyhost._pause``, the sidecar errors in the grpc runtime, the
-schema errors in ``polyhost._schema``. Errors of the Rust extension never reach a caller as
-they are: ``polyhost._bridge`` turns each into one of the above (the extension's ``PlanError``
-into ``PlanError``; ``ExpressionSyntaxError`` and ``ExpressionEvalError`` into
-``ExpressionError``; its regex ``PatternError`` into ``PatternError``; ``NativeNodeError`` into
-a ``NodeError`` naming the node).
+``PauseRequested`` lives in ``polyhost.runtimes._pause``, the sidecar errors in the grpc
+runtime, the schema errors in ``polyhost.compile._schema``. Errors of the Rust extension never
+reach a caller as they are: ``polyhost.plan._bridge`` turns each into one of the above (the
+extension's ``PlanError`` into ``PlanError``; ``ExpressionSyntaxError`` and
+``ExpressionEvalError`` into ``ExpressionError``; its regex ``PatternError`` into
+``PatternError``; ``NativeNodeError`` into a ``NodeError`` naming the node).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ __all__ = [
     "StoreError",
     "WorkflowError",
     "WorkflowLoadError",
+    "WorkflowNotFoundError",
 ]
 
 
@@ -236,6 +238,12 @@ class AmbiguousRunIdError(RunNotFoundError):
         )
         self.prefix = prefix
         self.candidates = list(candidates)
+
+
+class WorkflowNotFoundError(PolyhostError):
+    """No workflow is deployed under that id (or it has no such version, or was undeployed)."""
+
+    code = "workflow_not_found"
 
 
 class RunStateError(PolyhostError):

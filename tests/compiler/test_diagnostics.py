@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from polyhost import Catalog, CompileError, Diagnostic
-from polyhost._checker import compile_workflow
-from polyhost._parsing import parse_workflow
+from polyhost.compile._checker import compile_workflow
+from polyhost.compile._parsing import parse_workflow
 from tests.helpers.workflows import doc
 
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from polyhost import Catalog, CompileError, Diagnostic, InputError
-from polyhost._checker import compile_workflow
 from polyhost._errors import LimitExceededError
-from polyhost._inputs import InputsSchema
 from polyhost._limits import Limits
 from polyhost._native import Pattern, PatternError
-from polyhost._parsing import parse_workflow
-from polyhost._schema import (
+from polyhost.compile._checker import compile_workflow
+from polyhost.compile._inputs import InputsSchema
+from polyhost.compile._parsing import parse_workflow
+from polyhost.compile._schema import (
     CHECKED_FORMATS,
     InvalidSchemaError,
     schema_errors,

@@ -17,9 +17,9 @@ import anyio
 import pytest
 
 from polyhost import Catalog, Host, HostConfig, NodeContext, NodeStatus, RunResult, RunStatus
-from polyhost._catalog import NodeType
 from polyhost._limits import Limits
-from polyhost._router import RuntimeRouter
+from polyhost.router._router import RuntimeRouter
+from polyhost.workflow._catalog import NodeType
 from tests.helpers.workflows import workflow
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from polyhost import Host, HostConfig, NodeStatus, RunStatus
-from polyhost._checker import compile_workflow
-from polyhost._parsing import parse_workflow
+from polyhost.compile._checker import compile_workflow
+from polyhost.compile._parsing import parse_workflow
 
 pytestmark = pytest.mark.anyio
 

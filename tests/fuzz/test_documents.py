@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polyhost import Catalog, CompileError, WorkflowError
-from polyhost._checker import compile_workflow
 from polyhost._limits import Limits
-from polyhost._loading import load_workflow
+from polyhost.compile._checker import compile_workflow
+from polyhost.compile._loading import load_workflow
 
 EXAMPLES = int(os.environ.get("POLYHOST_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(

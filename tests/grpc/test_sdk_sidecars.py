@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from polyhost import CompileError, Host, HostConfig, RunStatus
-from polyhost._events import Event, EventType
+from polyhost.events._events import Event, EventType
 from polyhost.runtimes.grpc._sidecar_process import free_port
 from tests.grpc.conftest import (
     ROOT,

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from polyhost._context import NodeContext
 from polyhost._errors import NodeError
+from polyhost.runtimes._context import NodeContext
 
 
 def double(params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:

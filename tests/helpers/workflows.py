@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from polyhost import Workflow
-from polyhost._parsing import parse_workflow
+from polyhost.compile._parsing import parse_workflow
 
 
 def doc(nodes: list[dict[str, Any]], edges: list[Any] = (), **extra: Any) -> dict[str, Any]:  # type: ignore[assignment]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from polyhost import ExpressionError, NodeError, PolyhostError
-from polyhost._bridge import (
+from polyhost._errors import ExpressionLimitError, PatternError, PlanError
+from polyhost.plan._bridge import (
     CancelToken,
     Pattern,
     Plan,
@@ -15,7 +16,6 @@ from polyhost._bridge import (
     is_native_failure,
     native_node_error,
 )
-from polyhost._errors import ExpressionLimitError, PatternError, PlanError
 
 
 def test_plan_errors_are_polyhost_errors() -> None:

@@ -21,14 +21,14 @@ from hypothesis import strategies as st
 
 from polyhost import _native
 from polyhost._errors import ExpressionError, LimitExceededError
-from polyhost._expressions import (
+from polyhost._limits import Limits
+from polyhost.compile._expressions import (
     Expression,
     ExpressionLimitError,
     Scope,
     compile_template,
     split_template,
 )
-from polyhost._limits import Limits
 from tests.cli.conftest import polyhost_command
 
 BOMB_LIST = "[0,1,2,3,4,5,6,7,8,9]"
@@ -209,7 +209,7 @@ def test_the_bomb_is_bounded_in_a_real_process() -> None:
     script = textwrap.dedent(
         f"""
         import json, resource, time
-        from polyhost._expressions import Expression, Scope, ExpressionLimitError
+        from polyhost.compile._expressions import Expression, Scope, ExpressionLimitError
         start = time.monotonic()
         try:
             Expression({bomb()!r}).evaluate(Scope())

@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import jsonschema
 import pytest
 
-from polyhost._context import NodeContext
 from polyhost._errors import NodeError, NodeOutputError, NodeParameterError, NodeTimeoutError
 from polyhost.nodes import builtin_node_types, core
 from polyhost.nodes._http import MAX_BODY_BYTES, http
+from polyhost.runtimes._context import NodeContext
 
 LogLines = list[tuple[str, str, dict[str, Any]]]
 

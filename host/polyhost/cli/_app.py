@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from .._capture import acquire
-from .._model import workflow_json_schema
-from .._result import RunStatus
+from ..events._capture import acquire
+from ..events._result import RunStatus
+from ..workflow._model import workflow_json_schema
 from . import _commands
 from ._guard import EXIT_OK, guarded
 from ._render import catalog_table, print_json, stdout_console
@@ -142,7 +142,7 @@ def nodes_(
     def body() -> int:
         catalog = _commands.catalog(nodes)
         if json_:
-            print_json([_node_type_dict(t) for t in catalog])
+            print_json([t.summary() for t in catalog])
         else:
             stdout_console().print(catalog_table(catalog))
         return EXIT_OK
@@ -254,15 +254,3 @@ def main() -> None:
     # print becomes their log events.
     acquire()
     app()
-
-
-def _node_type_dict(node_type: Any) -> dict[str, Any]:
-    return {
-        "type": node_type.type,
-        "runtime": node_type.runtime,
-        "version": node_type.version,
-        "description": node_type.description,
-        "ports": list(node_type.ports),
-        "input_schema": node_type.input_schema,
-        "output_schema": node_type.output_schema,
-    }

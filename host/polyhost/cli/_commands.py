@@ -12,14 +12,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from .._catalog import Catalog
-from .._config import HostConfig
-from .._diagnostics import Diagnostic
 from .._errors import CompileError, PolyhostError
-from .._events import Event
-from .._history import RunHistory
-from .._host import Host
-from .._result import CancelOutcome, RunResult, RunStatus
+from ..events._events import Event
+from ..events._result import CancelOutcome, RunResult, RunStatus
+from ..host._config import HostConfig
+from ..host._history import RunHistory
+from ..host._host import Host
+from ..workflow._catalog import Catalog
+from ..workflow._diagnostics import Diagnostic
 from ._guard import EXIT_INVALID, EXIT_OK, exit_status, interrupt_cancels, run_async
 from ._inputs import check_input_names, parse_inputs
 from ._progress import LiveProgress, NullProgress, PlainProgress, Progress

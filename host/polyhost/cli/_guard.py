@@ -15,9 +15,9 @@ import typer
 from rich.text import Text
 
 from .._errors import CompileError, InputError, PolyhostError, WorkflowError
-from .._host import Host
-from .._imports import backend_options
-from .._result import RunStatus
+from ..events._result import RunStatus
+from ..host._host import Host
+from ..workflow._imports import backend_options
 from ._render import diagnostic_dicts, error_dict, error_text, print_json, stderr_console
 
 __all__ = [

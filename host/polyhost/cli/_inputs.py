@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._document import DocumentLimit, Unreadable, check_value, measure_json, read_limited
 from .._errors import InputError
 from .._limits import default_limits
+from ..workflow._document import DocumentLimit, Unreadable, check_value, measure_json, read_limited
 
 __all__ = ["check_input_names", "parse_input_value", "parse_inputs"]
 

@@ -19,7 +19,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .._events import Event, EventType
+from ..events._events import Event, EventType
 from ._render import STATUS_ICON, STATUS_STYLE, format_ms
 
 __all__ = ["LiveProgress", "NullProgress", "PlainProgress", "Progress"]

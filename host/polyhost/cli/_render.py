@@ -16,11 +16,11 @@ from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
-from .._catalog import NodeType
-from .._diagnostics import Diagnostic
 from .._errors import CompileError, ExpressionError, InputError, NodeError, PolyhostError
-from .._events import Event
-from .._result import RunDetails, RunOverview, RunResult, RunStatus
+from ..events._events import Event
+from ..events._result import RunDetails, RunOverview, RunResult, RunStatus
+from ..workflow._catalog import NodeType
+from ..workflow._diagnostics import Diagnostic
 
 __all__ = [
     "STATUS_ICON",

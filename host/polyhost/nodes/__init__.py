@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._catalog import NodeType
+from ..workflow._catalog import NodeType
 from .control import CONTROL_NODE_TYPES
 from .core import NODE_TYPES
 

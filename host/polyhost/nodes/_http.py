@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from .._context import NodeContext
 from .._errors import NodeError, NodeOutputError, NodeParameterError, NodeTimeoutError
-from .._units import parse_duration
+from ..runtimes._context import NodeContext
+from ..workflow._units import parse_duration
 
 __all__ = ["MAX_BODY_BYTES", "http"]
 

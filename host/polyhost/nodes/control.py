@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._catalog import NodeType
-from .._context import NodeContext
-from .._pause import PauseRequested
+from ..runtimes._context import NodeContext
+from ..runtimes._pause import PauseRequested
 from ..runtimes.python import PythonOptions
+from ..workflow._catalog import NodeType
 
 __all__ = ["CONTROL_NODE_TYPES", "approval"]
 

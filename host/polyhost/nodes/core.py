@@ -13,13 +13,13 @@ from typing import Any
 
 import anyio
 
-from .._catalog import NodeType
 from .._codes import MAX_CODE_CHARS, NO_CONTROL_CHARS, check_node_error
-from .._context import NodeContext
 from .._errors import NodeError, NodeParameterError
-from .._pause import PauseRequested
-from .._units import parse_duration
+from ..runtimes._context import NodeContext
+from ..runtimes._pause import PauseRequested
 from ..runtimes.python import PythonOptions
+from ..workflow._catalog import NodeType
+from ..workflow._units import parse_duration
 
 __all__ = ["NODE_TYPES", "condition", "fail", "log", "switch", "transform", "wait"]
 

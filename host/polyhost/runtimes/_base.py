@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from .._catalog import NodeType
-from .._context import NodeContext
+from ..workflow._catalog import NodeType
+from ._context import NodeContext
 
 __all__ = ["RuntimeAdapter"]
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from .._limits import Limits
 
 if TYPE_CHECKING:
-    from .._catalog import Catalog, ManifestSections, NodeType
+    from ..workflow._catalog import Catalog, ManifestSections, NodeType
     from ._base import RuntimeAdapter
 
 __all__ = ["Problem", "RuntimeOptions", "RuntimePlugin", "RuntimeSetup", "options_of"]

@@ -10,10 +10,18 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
-from .._events import Event
-from .._result import NodeResult, RunResult, RunStatus
+from ..events._events import Event
+from ..events._result import NodeResult, RunResult, RunStatus
 
-__all__ = ["LeaseState", "Owner", "RunRecord", "RunStore", "RunSummary"]
+__all__ = [
+    "DeploymentRecord",
+    "DeploymentVersion",
+    "LeaseState",
+    "Owner",
+    "RunRecord",
+    "RunStore",
+    "RunSummary",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,8 @@ class RunRecord:
     parent_run_id: str | None = None
     owner: Owner | None = None  # a new run is owned from its first write
     lease_seconds: float = 15.0
+    workflow_version: int | None = None  # the deployed version it runs, if deployed
+    trigger: str = "manual"  # what started it: one of RUN_TRIGGERS (events._result)
 
 
 @dataclass(slots=True)
@@ -54,6 +64,37 @@ class RunSummary:
     duration_ms: float | None
     error: dict[str, Any] | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    workflow_version: int | None = None
+    trigger: str = "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentVersion:
+    """One version of a deployed workflow (every version is kept)."""
+
+    version: int
+    hash: str  # sha256 of the document's canonical JSON
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRecord:
+    """A deployed workflow as the store keeps it: its latest version, or the one asked for.
+
+    ``document`` (JSON text) and ``versions`` (oldest first) are filled in by
+    ``get_deployment``; ``list_deployments`` leaves them empty, so that a look at every
+    deployment stays cheap.
+    """
+
+    workflow_id: str
+    version: int
+    hash: str
+    created_at: float  # of this version
+    active: bool  # False once undeployed (until deployed again)
+    document: str | None = None
+    manifest: str | None = None  # the manifests it was deployed with, joined by os.pathsep
+    versions: tuple[DeploymentVersion, ...] = ()
+    latest_version: int = 0  # the newest version, whichever one this record shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,4 +248,46 @@ class RunStore(Protocol):
 
     def due_runs(self, now: float) -> list[str]:
         """Paused runs whose timer is due, and running runs whose owner's lease has expired."""
+        ...
+
+    # Deployed workflows and the fires of their schedules. Synchronous, committed at once and
+    # safe across processes sharing the database, like the durable-run controls.
+
+    def deploy(
+        self, workflow_id: str, document: str, hash: str, *, manifest: str | None = None
+    ) -> tuple[int, bool]:
+        """Keep ``document`` (JSON text, whose sha256 is ``hash``) as the next version of
+        ``workflow_id`` and make the workflow active; returns ``(version, created)``.
+
+        A document with the hash of the latest version keeps that version (``created`` is
+        False), and an undeployed workflow becomes active again either way.
+        """
+        ...
+
+    def list_deployments(self, *, include_undeployed: bool = False) -> list[DeploymentRecord]:
+        """Every deployed workflow's latest version, by id (without documents)."""
+        ...
+
+    def get_deployment(self, workflow_id: str, version: int | None = None) -> DeploymentRecord:
+        """One version (by default the latest) with its document, and every version listed;
+        undeployed workflows too (``active`` False). Raises ``WorkflowNotFoundError``."""
+        ...
+
+    def undeploy(self, workflow_id: str) -> bool:
+        """Stop a workflow's triggers and hide it from the deployed ones, keeping its versions;
+        False when it is not deployed (unknown, or already undeployed)."""
+        ...
+
+    def claim_fire(
+        self, workflow_id: str, trigger_key: str, due_at: float, *, version: int | None = None
+    ) -> bool:
+        """Claim one due time of one schedule: True for the one caller, among every process
+        sharing the store, whose claim counted; False for all the others. ``due_at`` is kept
+        to the second."""
+        ...
+
+    def record_fire_run(
+        self, workflow_id: str, trigger_key: str, due_at: float, run_id: str
+    ) -> None:
+        """Note the run a claimed fire started."""
         ...

@@ -28,10 +28,10 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from .._errors import StoreError
-from .._result import NodeResult, RunResult, RunStatus
+from ..events._result import NodeResult, RunResult, RunStatus
 
 if TYPE_CHECKING:
-    from .._events import Event
+    from ..events._events import Event
     from ._base import Owner, RunRecord
 
 __all__ = [

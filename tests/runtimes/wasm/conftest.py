@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from polyhost import Host, HostConfig, RunResult
-from polyhost._events import Event
+from polyhost.events._events import Event
 from tests.runtimes.wasm.guests import Project
 
 

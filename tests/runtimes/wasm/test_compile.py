@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from polyhost import Host, HostConfig
-from polyhost._diagnostics import Diagnostic
+from polyhost.workflow._diagnostics import Diagnostic
 from tests.runtimes.wasm.guests import COMMAND_ECHO, ECHO, Project, reactor
 
 REACTOR_WITH_WASI = reactor(

@@ -9,9 +9,9 @@ import anyio
 import pytest
 
 from polyhost import Host, RunStatus
-from polyhost._catalog import NodeType
-from polyhost._context import NodeContext
 from polyhost.runtimes import WasmRuntime
+from polyhost.runtimes._context import NodeContext
+from polyhost.workflow._catalog import NodeType
 from tests.runtimes.wasm.conftest import RunOne
 from tests.runtimes.wasm.guests import (
     DIVIDE_BY_ZERO,

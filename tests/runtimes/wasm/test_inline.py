@@ -15,7 +15,7 @@ import pytest
 import wasmtime
 
 from polyhost import Host, RunStatus
-from polyhost._events import Event, EventType
+from polyhost.events._events import Event, EventType
 from polyhost.runtimes import WasmRuntime
 from polyhost.runtimes.wasm._call import CallRequest, GuestFailure, PoolLimits, WasmMachine
 from polyhost.runtimes.wasm._inline import INLINE_SLICE, InlinePace

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from polyhost import NodeError
-from polyhost._catalog import NodeType
-from polyhost._context import NodeContext
 from polyhost.runtimes import WasmRuntime
+from polyhost.runtimes._context import NodeContext
+from polyhost.workflow._catalog import NodeType
 from tests.runtimes.wasm.guests import UNREACHABLE, Project, command_printing
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from polyhost import Host, RunStatus
-from polyhost._events import Event, EventType
+from polyhost.events._events import Event, EventType
 from tests.runtimes.wasm.conftest import RunOne
 from tests.runtimes.wasm.guests import ECHO, Project, returns, wat_string
 

@@ -211,7 +211,7 @@ async def test_an_exit_status(run_one: RunOne, project: Project, style: str) -> 
 
 
 async def test_streamed_chunks_and_logs(run_one: RunOne, project: Project) -> None:
-    from polyhost._events import Event, EventType
+    from polyhost.events._events import Event, EventType
 
     project.node_type("t.stream", guest("stream", "reactor"))
     events: list[Event] = []

@@ -12,9 +12,7 @@ import anyio
 import anyio.to_thread
 import grpc
 
-from ..._catalog import Catalog, NodeType, SidecarSpec
 from ..._codes import check_node_error
-from ..._context import NodeContext
 from ..._errors import (
     NodeError,
     NodeOutputError,
@@ -24,6 +22,8 @@ from ..._errors import (
 )
 from ..._limits import Limits
 from ..._proto import runtime_pb2, runtime_pb2_grpc
+from ...workflow._catalog import Catalog, NodeType, SidecarSpec
+from .._context import NodeContext
 from .._plugin import options_of
 from ._options import GrpcOptions
 from ._sidecars import RemoteSidecar, Sidecar, SidecarManager

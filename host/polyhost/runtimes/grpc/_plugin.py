@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..._catalog import Catalog, ManifestSections, NodeType
+from ...workflow._catalog import Catalog, ManifestSections, NodeType
 from .._base import RuntimeAdapter
 from .._plugin import RuntimeOptions, RuntimePlugin, RuntimeSetup, options_of
 from ._options import GrpcOptions

@@ -20,10 +20,10 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..._catalog import Catalog, NodeType, SidecarSpec
-from ..._context import NodeContext
 from ..._errors import NodeError
 from ..._limits import Limits
+from ...workflow._catalog import Catalog, NodeType, SidecarSpec
+from .._context import NodeContext
 
 if TYPE_CHECKING:
     from ._call import GrpcCalls

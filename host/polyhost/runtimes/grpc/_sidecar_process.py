@@ -42,9 +42,9 @@ from collections import deque
 from pathlib import Path
 from typing import IO
 
-from ..._catalog import SidecarSpec
 from ..._errors import RuntimeUnavailableError
 from ..._limits import Limits, default_limits
+from ...workflow._catalog import SidecarSpec
 from ._reaper import CHILD_PREFIX, ERROR_PREFIX
 from ._wire import Endpoint, check_serving, wait_serving
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import grpc
 
-from ..._catalog import SidecarSpec
 from ..._errors import RuntimeUnavailableError
 from ..._limits import Limits, default_limits
+from ...workflow._catalog import SidecarSpec
 from ._sidecar_process import ManagedSidecar, SidecarStartError
 from ._wire import Endpoint, wait_serving
 

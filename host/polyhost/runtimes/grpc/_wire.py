@@ -16,9 +16,9 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ..._catalog import NodeType
 from ..._errors import RuntimeUnavailableError
 from ..._proto import runtime_pb2, runtime_pb2_grpc
+from ...workflow._catalog import NodeType
 from ._options import GrpcOptions
 
 __all__ = [

@@ -7,12 +7,12 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ..._bridge import check_native_node, native_node_specs
-from ..._catalog import Catalog, NodeType
-from ..._diagnostics import DiagnosticCode
 from ..._errors import ManifestError
-from ..._imports import import_callable
 from ..._limits import Limits
+from ...plan._bridge import check_native_node, native_node_specs
+from ...workflow._catalog import Catalog, NodeType
+from ...workflow._diagnostics import DiagnosticCode
+from ...workflow._imports import import_callable
 from .._base import RuntimeAdapter
 from .._plugin import Problem, RuntimeOptions, RuntimePlugin, RuntimeSetup, options_of
 

@@ -1,7 +1,7 @@
 """The native runtime: Rust node functions, run on a worker thread with the GIL released.
 
 Built-in native nodes live in the extension's registry and are called by name (through
-``polyhost._bridge``); out-of-tree ones are a callable ``(params, cancel) -> dict`` in an
+``polyhost.plan._bridge``); out-of-tree ones are a callable ``(params, cancel) -> dict`` in an
 importable extension module that a manifest names (``module`` + ``handler``). Either way a
 failure or a Rust panic becomes a typed ``NodeError`` naming the node, and cancellation (a
 timeout, a cancelled run) reaches the Rust code through a flag it checks between chunks.
@@ -21,17 +21,17 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ..._bridge import (
+from ..._errors import NodeError, NodeParameterError
+from ..._limits import Limits, default_limits
+from ...plan._bridge import (
     CancelToken,
     call_native_node,
     is_native_failure,
     native_limit_names,
     native_node_error,
 )
-from ..._catalog import Catalog, NodeType
-from ..._context import NodeContext
-from ..._errors import NodeError, NodeParameterError
-from ..._limits import Limits, default_limits
+from ...workflow._catalog import Catalog, NodeType
+from .._context import NodeContext
 from .._plugin import options_of
 from ._plugin import NativeOptions, load_module_handler
 

@@ -7,11 +7,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..._catalog import Catalog, NodeType
-from ..._diagnostics import DiagnosticCode
 from ..._errors import ManifestError
-from ..._imports import import_callable
 from ..._limits import Limits
+from ...workflow._catalog import Catalog, NodeType
+from ...workflow._diagnostics import DiagnosticCode
+from ...workflow._imports import import_callable
 from .._base import RuntimeAdapter
 from .._plugin import Problem, RuntimeOptions, RuntimePlugin, RuntimeSetup, options_of
 

@@ -40,10 +40,16 @@ import anyio.to_thread
 from pydantic import BaseModel
 
 from ... import _errors
-from ..._capture import LogSink, NodeOutput, capture_node_output, install, release_node_output
 from ..._codes import check_node_error
 from ..._errors import HandlerError, NodeError, NodeOutputError, NodeParameterError
-from ..._imports import import_callable
+from ...events._capture import (
+    LogSink,
+    NodeOutput,
+    capture_node_output,
+    install,
+    release_node_output,
+)
+from ...workflow._imports import import_callable
 
 __all__ = ["ProcessPool", "RemoteHandlerError"]
 
@@ -359,7 +365,7 @@ def _call(
     *,
     logs: LogSink,
 ) -> tuple[Any, ...]:
-    from ..._context import NodeContext  # noqa: PLC0415 (worker only; _runtime imports this module)
+    from .._context import NodeContext  # noqa: PLC0415 (worker only; _runtime imports this module)
     from ._runtime import _as_model, _inspect  # noqa: PLC0415
 
     key = (handler_ref, base_dir)

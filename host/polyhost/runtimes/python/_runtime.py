@@ -15,7 +15,9 @@ import anyio.from_thread
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 
-from ..._capture import (
+from ..._codes import check_node_error
+from ..._errors import HandlerError, NodeError, NodeOutputError, NodeParameterError, PolyhostError
+from ...events._capture import (
     NodeOutput,
     acquire,
     capture_node_output,
@@ -23,10 +25,8 @@ from ..._capture import (
     release,
     release_node_output,
 )
-from ..._catalog import Catalog, NodeType
-from ..._codes import check_node_error
-from ..._context import NodeContext
-from ..._errors import HandlerError, NodeError, NodeOutputError, NodeParameterError, PolyhostError
+from ...workflow._catalog import Catalog, NodeType
+from .._context import NodeContext
 from .._plugin import options_of
 from ._plugin import PythonOptions, load_handler
 from ._process_pool import ProcessPool

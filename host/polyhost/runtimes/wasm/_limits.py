@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Protocol
 
-from ..._units import parse_duration, parse_size
+from ...workflow._units import parse_duration, parse_size
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..._catalog import Catalog, NodeType
-from ..._diagnostics import DiagnosticCode
 from ..._limits import Limits
+from ...workflow._catalog import Catalog, NodeType
+from ...workflow._diagnostics import DiagnosticCode
 from .._base import RuntimeAdapter
 from .._plugin import Problem, RuntimeOptions, RuntimePlugin, RuntimeSetup
 from ._options import WasmOptions

@@ -34,10 +34,10 @@ import anyio.lowlevel
 import anyio.to_thread
 from anyio.lowlevel import EventLoopToken
 
-from ..._catalog import NodeType
-from ..._context import NodeContext
 from ..._errors import NodeError, NodeOutputError, NodeTimeoutError, RuntimeUnavailableError
 from ..._limits import Limits, default_limits
+from ...workflow._catalog import NodeType
+from .._context import NodeContext
 from .._plugin import options_of
 from ._inline import INLINE_SLICE, EventBuffer, InlinePace
 from ._inspect import ModuleLimits

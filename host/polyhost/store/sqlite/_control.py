@@ -19,7 +19,7 @@ import sys
 from typing import Any, Final
 
 from ..._errors import RunStateError
-from ..._result import NodeStatus, RunStatus
+from ...events._result import NodeStatus, RunStatus
 from .._base import LeaseState, Owner
 
 __all__ = ["CANCELLED_ERROR", "cancel", "claim", "due", "owner_alive", "renew"]

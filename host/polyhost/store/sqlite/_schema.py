@@ -77,6 +77,42 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE node_results ADD COLUMN settled_seq INTEGER;
     ALTER TABLE node_results ADD COLUMN reason TEXT;
     """,
+    # 3: deployed workflows. Where a run came from (the deployed version it runs, what
+    # started it); every version of every deployed workflow (history is kept: an undeployed
+    # workflow keeps its versions, and deploying it again continues their numbering); and one
+    # row per schedule due time that fired, whose primary key lets exactly one of several
+    # hosts sharing the database claim it.
+    """
+    ALTER TABLE runs ADD COLUMN workflow_version INTEGER;
+    ALTER TABLE runs ADD COLUMN trigger TEXT NOT NULL DEFAULT 'manual';
+
+    CREATE TABLE workflows (
+        workflow_id    TEXT PRIMARY KEY,
+        latest_version INTEGER NOT NULL,
+        deployed_at    REAL NOT NULL,
+        undeployed_at  REAL
+    );
+
+    CREATE TABLE deployments (
+        workflow_id TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        hash        TEXT NOT NULL,
+        document    TEXT NOT NULL,
+        manifest    TEXT,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (workflow_id, version)
+    );
+
+    CREATE TABLE trigger_fires (
+        workflow_id TEXT NOT NULL,
+        trigger_key TEXT NOT NULL,
+        due_at      INTEGER NOT NULL,
+        version     INTEGER,
+        claimed_at  REAL NOT NULL,
+        run_id      TEXT,
+        PRIMARY KEY (workflow_id, trigger_key, due_at)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

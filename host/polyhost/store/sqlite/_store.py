@@ -23,8 +23,8 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from ..._errors import AmbiguousRunIdError, RunNotFoundError, StoreError
-from ..._events import Event, EventType
-from ..._result import NodeResult, NodeStatus, RunResult, RunStatus
+from ...events._events import Event, EventType
+from ...events._result import NodeResult, NodeStatus, RunResult, RunStatus
 from .. import _writer
 from .._base import LeaseState, Owner, RunRecord, RunSummary
 from .._writer import BatchWriter

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..._errors import StoreError
-from ..._events import EventType
-from ..._result import NodeStatus, RunStatus
+from ...events._events import EventType
+from ...events._result import NodeStatus, RunStatus
 from .._writer import (
     EVENT,
     NODE_SETTLED,

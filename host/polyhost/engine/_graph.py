@@ -14,13 +14,13 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from .._errors import ExpressionError
+from ..compile._compiled import CompiledGraph, CompiledNode
+from ..compile._expressions import Scope
+from ..events._events import EventType
+from ..events._result import NodeResult, NodeStatus
 from ._attempt import error_info, unexpected
-from ._compiled import CompiledGraph, CompiledNode
-from ._errors import ExpressionError
-from ._events import EventType
-from ._expressions import Scope
 from ._replay import Replay
-from ._result import NodeResult, NodeStatus
 
 if TYPE_CHECKING:
     from ._engine import Execution

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._errors import PolyhostError
+from .._errors import PolyhostError
 
 __all__ = ["PauseRequested"]
 

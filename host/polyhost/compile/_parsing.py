@@ -6,11 +6,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._catalog import Catalog
-from ._checker import PLACEHOLDER_TYPE, Runtimes, compile_workflow
-from ._diagnostics import Diagnostic
-from ._diagnostics import DiagnosticCode as C
-from ._document import (
+from .._errors import CompileError
+from .._limits import Limits, default_limits
+from ..workflow._catalog import Catalog
+from ..workflow._diagnostics import Diagnostic
+from ..workflow._diagnostics import DiagnosticCode as C
+from ..workflow._document import (
     DocumentLimit,
     Loc,
     Problem,
@@ -19,9 +20,9 @@ from ._document import (
     locate,
     problem_diagnostics,
 )
-from ._errors import CompileError
-from ._limits import Limits, default_limits
-from ._model import Node, Workflow
+from ..workflow._model import Node, Workflow
+from ..workflow._triggers import without_tag
+from ._checker import PLACEHOLDER_TYPE, Runtimes, compile_workflow
 
 __all__ = ["parse_workflow"]
 
@@ -128,7 +129,7 @@ _PYDANTIC_CODES = {"extra_forbidden": C.UNKNOWN_KEY, "missing": C.MISSING_FIELD}
 def _schema_diagnostics(exc: ValidationError, raw: dict[str, Any]) -> list[Diagnostic]:
     diagnostics = []
     for error in exc.errors():
-        loc = list(error["loc"])
+        loc = without_tag(list(error["loc"]))
         node, field = locate(loc, raw)
         code = _PYDANTIC_CODES.get(error["type"], C.INVALID_VALUE)
         if code == C.UNKNOWN_KEY:

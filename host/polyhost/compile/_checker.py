@@ -10,13 +10,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ._bridge import Plan
-from ._catalog import Catalog, NodeType
+from .._errors import CompileError, ExpressionError, PolyhostError
+from .._limits import Limits, default_limits
+from ..plan._bridge import Plan
+from ..router._router import RuntimeRouter
+from ..workflow._catalog import Catalog, NodeType
+from ..workflow._diagnostics import Diagnostic, Severity
+from ..workflow._diagnostics import DiagnosticCode as C
+from ..workflow._document import gc_paused
+from ..workflow._model import Edge, Node, RetryPolicy, Workflow
 from ._compiled import ERROR_PORT, CompiledGraph, CompiledNode, CompiledWorkflow
-from ._diagnostics import Diagnostic, Severity
-from ._diagnostics import DiagnosticCode as C
-from ._document import gc_paused
-from ._errors import CompileError, ExpressionError, PolyhostError
 from ._expressions import (
     Const,
     Expression,
@@ -27,10 +30,8 @@ from ._expressions import (
 )
 from ._expressions import Mapping as Mapping_
 from ._inputs import InputsSchema
-from ._limits import Limits, default_limits
-from ._model import Edge, Node, RetryPolicy, Workflow
-from ._router import RuntimeRouter
 from ._schema import schema_errors, schema_parameter_problems, validator_for
+from ._triggers import check_triggers
 
 __all__ = ["PLACEHOLDER_TYPE", "Runtimes", "compile_workflow"]
 
@@ -130,6 +131,7 @@ def compile_workflow(
     with gc_paused():
         graph = compiler.compile()
     inputs = compiler.inputs_schema(workflow.inputs)
+    diagnostics += check_triggers(workflow.triggers, inputs, limits)
     if any(d.severity == "error" for d in diagnostics):
         raise CompileError(diagnostics)
     return CompiledWorkflow(

@@ -17,19 +17,19 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ._compiled import CompiledNode, CompiledWorkflow
-from ._context import NodeContext
-from ._errors import PolyhostError, StoreError
-from ._events import Event, EventLog, EventType, Subscriber
-from ._expressions import Scope
+from .._errors import PolyhostError, StoreError
+from .._limits import Limits, default_limits
+from ..compile._compiled import CompiledNode, CompiledWorkflow
+from ..compile._expressions import Scope
+from ..events._events import Event, EventLog, EventType, Subscriber
+from ..events._redaction import Redactor
+from ..events._result import NodeResult, NodeStatus, RunResult, RunStatus
+from ..router._router import RuntimeRouter
+from ..runtimes._context import NodeContext
+from ..store._base import Owner, RunRecord, RunStore
+from ..workflow._values import check_output
 from ._graph import GraphRun
 from ._limiter import NodeSlots
-from ._limits import Limits, default_limits
-from ._redaction import Redactor
-from ._result import NodeResult, NodeStatus, RunResult, RunStatus
-from ._router import RuntimeRouter
-from ._values import check_output
-from .store._base import Owner, RunRecord, RunStore
 
 __all__ = ["EngineSettings", "Execution"]
 
@@ -47,6 +47,9 @@ class EngineSettings:
     renew_every: float = 1.0
     durable_commits: bool = True
     limits: Limits = field(default_factory=default_limits)
+    # Called with every event of every run, after the run's own subscribers (a server's
+    # live streams); like any subscriber, one that raises is dropped for the run.
+    listeners: tuple[Subscriber, ...] = ()
 
 
 @dataclass(slots=True)
@@ -88,7 +91,7 @@ class Execution:
         self._owner = owner
         env = dict(self.settings.env or {})
         self._redactor = Redactor(env.values())
-        subs = list(subscribers or [])
+        subs = [*(subscribers or ()), *self.settings.listeners]
         if store is not None:
             subs.insert(0, store.record_event)
         self.events = EventLog(

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import jsonschema
 
-from ._bridge import RunState
-from ._compiled import ERROR_PORT, CompiledGraph, CompiledNode
-from ._errors import (
+from .._errors import (
     ExpressionError,
     NodeError,
     NodeOutputError,
@@ -23,12 +21,14 @@ from ._errors import (
     NodeTimeoutError,
     PolyhostError,
 )
-from ._events import EventType
-from ._expressions import Scope
-from ._pause import PauseRequested
-from ._result import NodeResult, NodeStatus
-from ._schema import schema_errors, schema_parameter_problems, validator_for
-from ._values import check_output
+from ..compile._compiled import ERROR_PORT, CompiledGraph, CompiledNode
+from ..compile._expressions import Scope
+from ..compile._schema import schema_errors, schema_parameter_problems, validator_for
+from ..events._events import EventType
+from ..events._result import NodeResult, NodeStatus
+from ..plan._bridge import RunState
+from ..runtimes._pause import PauseRequested
+from ..workflow._values import check_output
 
 if TYPE_CHECKING:
     from ._engine import Execution

@@ -13,10 +13,10 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from ._compiled import CompiledNode
-from ._errors import ExpressionError, LimitExceededError, NodeError, NodeParameterError
+from .._errors import ExpressionError, LimitExceededError, NodeError, NodeParameterError
+from ..compile._compiled import CompiledNode
+from ..runtimes._pause import PauseRequested
 from ._graph import GraphRun
-from ._pause import PauseRequested
 
 __all__ = ["run_loop", "run_parallel"]
 

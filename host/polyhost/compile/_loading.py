@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import json as _json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._checker import Runtimes
-from ._diagnostics import Diagnostic
-from ._diagnostics import DiagnosticCode as C
-from ._document import (
+from .._errors import CompileError, WorkflowLoadError
+from .._limits import Limits, default_limits
+from ..workflow._diagnostics import Diagnostic
+from ..workflow._diagnostics import DiagnosticCode as C
+from ..workflow._document import (
     DocumentLimit,
     Problem,
     Unreadable,
@@ -21,15 +22,14 @@ from ._document import (
     problem_diagnostics,
     read_limited,
 )
-from ._errors import CompileError, WorkflowLoadError
-from ._limits import Limits, default_limits
-from ._model import Workflow
+from ..workflow._model import Workflow
+from ._checker import Runtimes
 from ._parsing import parse_workflow
 
 if TYPE_CHECKING:
-    from ._catalog import Catalog
+    from ..workflow._catalog import Catalog
 
-__all__ = ["load_document", "load_workflow", "read_document"]
+__all__ = ["load_document", "load_workflow", "parse_bytes", "read_document"]
 
 MANIFEST_NAME = "polyhost.toml"
 
@@ -53,6 +53,19 @@ def _read(path: str | Path, limits: Limits) -> tuple[Any, list[Problem]]:
         if exc.limit is not None:
             raise CompileError([Diagnostic("error", C.LIMIT_EXCEEDED, exc.message)]) from None
         raise WorkflowLoadError(exc.message) from None
+    return parse_bytes(data, shown, limits, json=Path(path).suffix.lower() == ".json")
+
+
+def parse_bytes(
+    data: bytes, shown: str, limits: Limits, *, json: bool
+) -> tuple[Any, list[Problem]]:
+    """A document's bytes parsed as JSON or YAML, within the document limits, and what it
+    holds that JSON's data model does not; ``shown`` names it in errors (a path, a request)."""
+    if len(data) > limits.max_document_bytes:
+        message = (
+            f"{shown}: {len(data)} bytes, over max_document_bytes ({limits.max_document_bytes})"
+        )
+        raise CompileError([Diagnostic("error", C.LIMIT_EXCEEDED, message)])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -61,13 +74,13 @@ def _read(path: str | Path, limits: Limits) -> tuple[Any, list[Problem]]:
         ) from None
     raw: Any = None
     try:
-        if Path(path).suffix.lower() == ".json":
+        if json:
             raw, problems = parse_json(data, text, limits)
         else:
             raw, problems = parse_yaml(text, limits)
     except DocumentLimit as exc:
         raise CompileError([limit_diagnostic(exc)]) from None
-    except json.JSONDecodeError as exc:
+    except _json.JSONDecodeError as exc:
         raise WorkflowLoadError(
             f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
         ) from None

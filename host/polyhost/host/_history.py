@@ -15,9 +15,9 @@ import math
 import os
 from typing import Final
 
-from ._errors import InputError, RunStateError
-from ._result import EventPage, RunDetails, RunOverview, RunPage, RunResult, RunStatus
-from .store import RunRecord, RunStore, RunSummary
+from .._errors import InputError, RunStateError
+from ..events._result import EventPage, RunDetails, RunOverview, RunPage, RunResult, RunStatus
+from ..store import RunRecord, RunStore, RunSummary
 
 __all__ = ["RunHistory", "details_of", "manifest_paths"]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ._bridge import Plan
-from ._catalog import NodeType
-from ._diagnostics import Diagnostic
+from ..plan._bridge import Plan
+from ..workflow._catalog import NodeType
+from ..workflow._diagnostics import Diagnostic
+from ..workflow._model import RetryPolicy, Workflow
 from ._expressions import Expression, Template
 from ._inputs import InputsSchema
-from ._model import RetryPolicy, Workflow
 
 __all__ = ["ERROR_PORT", "CompiledGraph", "CompiledNode", "CompiledWorkflow"]
 

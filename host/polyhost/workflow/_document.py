@@ -27,10 +27,10 @@ from typing import Any
 import yaml
 from yaml import events as ev
 
+from .._errors import WorkflowLoadError
+from .._limits import Limits
 from ._diagnostics import Diagnostic
 from ._diagnostics import DiagnosticCode as C
-from ._errors import WorkflowLoadError
-from ._limits import Limits
 
 __all__ = [
     "DocumentLimit",

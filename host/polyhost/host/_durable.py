@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._compiled import CompiledWorkflow
-from ._engine import Execution, Resumption
-from ._errors import InputError, PolyhostError, RunStateError
-from ._events import Event, EventType
+from .._errors import InputError, PolyhostError, RunStateError
+from ..compile._compiled import CompiledWorkflow
+from ..compile._parsing import parse_workflow
+from ..compile._schema import schema_errors, validator_for
+from ..engine._engine import Execution, Resumption
+from ..events._events import Event, EventType
+from ..events._result import RunResult, RunStatus
+from ..store import RunRecord
+from ..workflow._model import Workflow
 from ._history import manifest_paths
-from ._model import Workflow
-from ._parsing import parse_workflow
-from ._result import RunResult, RunStatus
-from ._schema import schema_errors, validator_for
-from .store import RunRecord
 
 if TYPE_CHECKING:
     from ._host import Host

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._catalog import Catalog, NodeType
-from ._context import NodeContext
-from ._errors import RuntimeUnavailableError
-from ._limits import Limits
-from .runtimes._base import RuntimeAdapter
-from .runtimes._plugin import Problem, RuntimeSetup
-from .runtimes._registry import find_runtime, runtime_plugins
+from .._errors import RuntimeUnavailableError
+from .._limits import Limits
+from ..runtimes._base import RuntimeAdapter
+from ..runtimes._context import NodeContext
+from ..runtimes._plugin import Problem, RuntimeSetup
+from ..runtimes._registry import find_runtime, runtime_plugins
+from ..workflow._catalog import Catalog, NodeType
 
 __all__ = ["RuntimeRouter"]
 

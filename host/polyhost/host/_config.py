@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._limits import Limits, default_limits
-from .store import default_home
+from .._limits import Limits, default_limits
+from ..store import default_home
 
 __all__ = ["HostConfig"]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from ._errors import InputError, LimitExceededError, NodeOutputError, PolyhostError
-from ._limits import Limits, default_limits
+from .._errors import InputError, LimitExceededError, NodeOutputError, PolyhostError
+from .._limits import Limits, default_limits
+from ..workflow._values import check_output, where
 from ._schema import InvalidSchemaError, SchemaProblem, error_path, schema_errors, validator_for
-from ._values import check_output, where
 
 __all__ = ["InputsSchema"]
 

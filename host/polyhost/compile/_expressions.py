@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from ._bridge import Program, Scope
-from ._errors import ExpressionError, ExpressionLimitError
-from ._limits import Limits, default_limits
+from .._errors import ExpressionError, ExpressionLimitError
+from .._limits import Limits, default_limits
+from ..plan._bridge import Program, Scope
 
 __all__ = [
     "Const",

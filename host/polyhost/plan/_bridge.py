@@ -15,8 +15,8 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
-from . import _native
-from ._errors import (
+from .. import _native
+from .._errors import (
     ExpressionError,
     ExpressionLimitError,
     LimitExceededError,

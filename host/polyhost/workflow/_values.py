@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._errors import LimitExceededError, NodeOutputError
+from .._errors import LimitExceededError, NodeOutputError
 
 __all__ = ["check_output", "exceeds_depth", "where"]
 

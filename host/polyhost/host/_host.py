@@ -18,27 +18,27 @@ from typing import Any, Self
 import anyio
 import anyio.to_thread
 
-from ._catalog import Catalog
-from ._checker import compile_workflow
-from ._compiled import CompiledWorkflow
+from .._errors import CompileError, RunStateError
+from ..compile._checker import compile_workflow
+from ..compile._compiled import CompiledWorkflow
+from ..compile._loading import MANIFEST_NAME, load_workflow, parse_bytes
+from ..compile._parsing import parse_workflow
+from ..engine._engine import EngineSettings, Execution
+from ..engine._limiter import NodeSlots
+from ..events._events import Event
+from ..events._redaction import allowed_env
+from ..events._result import RunResult, RunStatus
+from ..router._router import RuntimeRouter
+from ..runtimes import RuntimeSetup
+from ..store import RunRecord, RunStore, open_store
+from ..store._base import Owner
+from ..workflow._catalog import Catalog
+from ..workflow._diagnostics import Diagnostic
+from ..workflow._imports import backend_options
+from ..workflow._model import Workflow
 from ._config import HostConfig
-from ._diagnostics import Diagnostic
 from ._durable import DurableRuns, OnRunError
-from ._engine import EngineSettings, Execution
-from ._errors import CompileError, RunStateError
-from ._events import Event
 from ._history import RunHistory, manifest_paths
-from ._imports import backend_options
-from ._limiter import NodeSlots
-from ._loading import MANIFEST_NAME, load_workflow
-from ._model import Workflow
-from ._parsing import parse_workflow
-from ._redaction import allowed_env
-from ._result import RunResult, RunStatus
-from ._router import RuntimeRouter
-from .runtimes import RuntimeSetup
-from .store import RunRecord, RunStore, open_store
-from .store._base import Owner
 
 __all__ = ["Host", "new_run_id"]
 
@@ -93,6 +93,7 @@ class Host:
         )
         self._limiter: NodeSlots | None = None
         self._active: dict[str, Execution] = {}
+        self._listeners: tuple[Callable[[Event], None], ...] = ()
         self._closed = False
         # Known as secrets from the start: a sidecar's log may show them before any run does.
         allowed_env(self.config.env_allow)
@@ -128,6 +129,35 @@ class Host:
             # The manifests travel with the workflow (into its plan and its runs' records).
             workflow._manifests = tuple(loaded)
         return workflow
+
+    def parse(
+        self,
+        document: dict[str, Any] | str | bytes,
+        *,
+        default_id: str | None = None,
+        source: str = "document",
+        json: bool = False,
+    ) -> Workflow:
+        """A workflow from a document given as an object or as YAML/JSON text (``json``:
+        parse text as JSON; YAML otherwise), within the document limits. ``CompileError`` lists
+        every problem, naming the node and field; ``WorkflowLoadError`` for text that does not
+        parse (``source`` names it in the message).
+        """
+        limits = self.config.limits
+        checked = None
+        if isinstance(document, str | bytes):
+            data = (
+                document.encode("utf-8", "surrogatepass") if isinstance(document, str) else document
+            )
+            document, checked = parse_bytes(data, source, limits, json=json)
+        return parse_workflow(
+            document,
+            default_id=default_id,
+            limits=limits,
+            catalog=self.catalog,
+            runtimes=self.router,
+            checked=checked,
+        )
 
     async def _load_manifests(self, paths: tuple[str, ...]) -> None:
         """Load a stored run's manifests again, off the loop (loading one may start sidecars)."""
@@ -338,6 +368,18 @@ class Host:
         execution.cancel()
         return True
 
+    def add_event_listener(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``listener`` with every event of every run this host executes from now on
+        (started, resumed, retried or taken over), on the event loop, in order per run; returns
+        a function that removes it. It must not block; one that raises is dropped for the run.
+        """
+        self._listeners = (*self._listeners, listener)
+
+        def remove() -> None:
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return remove
+
     @property
     def active_runs(self) -> list[str]:
         """Ids of the runs this host is executing now."""
@@ -398,6 +440,7 @@ class Host:
             renew_every=self.config.renew_every,
             durable_commits=self.config.durable_commits,
             limits=self.config.limits,
+            listeners=self._listeners,
         )
 
     def _allowed_env(self) -> dict[str, str]:

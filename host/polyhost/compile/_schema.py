@@ -35,9 +35,9 @@ import referencing.jsonschema
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
-from ._bridge import Pattern
-from ._errors import LimitExceededError, PatternError, PolyhostError
-from ._limits import Limits, default_limits
+from .._errors import LimitExceededError, PatternError, PolyhostError
+from .._limits import Limits, default_limits
+from ..plan._bridge import Pattern
 
 __all__ = [
     "CHECKED_FORMATS",

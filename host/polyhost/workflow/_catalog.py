@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .._errors import ManifestError
+from .._limits import default_limits
+from ..events._redaction import allowed_env
+from ..runtimes._plugin import RuntimeOptions
+from ..runtimes._registry import find_runtime, runtime_plugins
 from ._document import Unreadable, read_limited
-from ._errors import ManifestError
-from ._limits import default_limits
-from ._redaction import allowed_env
-from .runtimes._plugin import RuntimeOptions
-from .runtimes._registry import find_runtime, runtime_plugins
 
 __all__ = ["Catalog", "HostSection", "ManifestSections", "NodeType", "SidecarSpec"]
 
@@ -60,6 +60,18 @@ class NodeType(BaseModel):
     control: Literal["loop", "parallel"] | None = Field(
         None, description="run by the engine itself: a node with a `body` workflow"
     )
+
+    def summary(self) -> dict[str, Any]:
+        """The catalog entry people and programs see: ``polyhost nodes --json``, ``GET /nodes``."""
+        return {
+            "type": self.type,
+            "runtime": self.runtime,
+            "version": self.version,
+            "description": self.description,
+            "ports": list(self.ports),
+            "input_schema": self.input_schema,
+            "output_schema": self.output_schema,
+        }
 
     @model_validator(mode="before")
     @classmethod
@@ -233,7 +245,7 @@ class Catalog:
     def with_builtins(cls) -> Catalog:
         """A catalog holding the built-in node types: ``core.*`` and those every runtime
         brings (the native registry's)."""
-        from .nodes import builtin_node_types  # noqa: PLC0415 (nodes import the catalog)
+        from ..nodes import builtin_node_types  # noqa: PLC0415 (nodes import the catalog)
 
         contributed = [t for plugin in runtime_plugins().values() for t in plugin.node_types()]
         return cls([*builtin_node_types(), *contributed])

@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
 )
 
+from ._triggers import Trigger
 from ._units import parse_duration
 
 __all__ = [
@@ -119,6 +120,10 @@ class Workflow(_Strict):
     nodes: list[Node] = Field(default_factory=list)
     edges: list[Edge] = Field(default_factory=list)
     outputs: dict[str, Any] | None = None
+    triggers: list[Trigger] = Field(
+        default_factory=list,
+        description="what starts the workflow once deployed: schedules and webhooks",
+    )
     # Not part of the document: the manifests ``Host.load`` read with it, which travel with
     # the workflow into its compiled plan and the record of each of its runs.
     _manifests: tuple[str, ...] = PrivateAttr(default=())

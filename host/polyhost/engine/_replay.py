@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..events._result import NodeResult, NodeStatus
 from ._attempt import NodeAttempts
-from ._result import NodeResult, NodeStatus
 
 __all__ = ["Replay"]
 
