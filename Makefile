@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv wasm sandboxes build demo test test-python test-rust test-sandboxes lint proto fmt bench clean
+.PHONY: help venv wasm sandboxes console console-api chromium build demo test test-python test-rust test-sandboxes test-console lint proto fmt bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,28 +28,44 @@ sandboxes: ## build the Go and TypeScript sidecar SDKs and their example sidecar
 	bash sandboxes/go/build.sh
 	bash sandboxes/node/build.sh
 
+# Node packages from the npm registry (console/package-lock.json); npm ci and the build run only
+# when something changed. The build lands in the package (gitignored, shipped in the wheel).
+console: ## build the web console into host/polyhost/server/console_dist/
+	bash console/scripts/build.sh
+
+console-api: venv ## regenerate the console's API types (console/src/api/schema.d.ts) from the server
+	PYTHON=$(CURDIR)/$(BIN)/python bash console/scripts/gen-api.sh
+
+# The browser tests drive Debian's chromium through Playwright (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "the browser tests need chromium: apt-get install chromium" >&2; exit 1; }
+
 # maturin installs the package in editable mode with its dependencies and builds the
 # extension; cargo's incremental build makes a second call nearly free.
-build: venv wasm sandboxes ## build the Rust extension, wasm nodes and sidecars; install polyhost into .venv
+build: venv wasm sandboxes console ## build the Rust extension, wasm nodes and sidecars; install polyhost into .venv
 	PIP_QUIET=1 VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet --extras dev,bench
 	PIP_QUIET=1 VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --quiet -m examples/native-node/Cargo.toml
 
 demo: build ## build everything and run the example workflow with live progress
 	$(BIN)/polyhost run examples/demo/demo.yaml --input name=polyhost
 
-test: build lint test-rust test-sandboxes test-python ## build everything, lint, and run the whole test suite
+test: build lint test-rust test-sandboxes test-console test-python ## build everything, lint, and run the whole test suite
 
-test-python:
+test-python: chromium
 	$(BIN)/python -m pytest -q
 
 test-sandboxes:
 	cd sandboxes/go && GOTOOLCHAIN=local go test ./...
 	cd sandboxes/node && npm test --silent
 
+test-console: console
+	cd console && npx --no-install vitest run --silent
+
 test-rust:
 	cargo test --quiet --manifest-path native/Cargo.toml --no-default-features
 
-lint: venv ## ruff, mypy --strict, layer contracts, stubtest, proto checks, cargo fmt and clippy, go vet, gofmt
+lint: venv ## ruff, mypy --strict, layer contracts, stubtest, proto checks, cargo fmt and clippy, go vet, gofmt, console types (drift), tsc, eslint
 	$(BIN)/ruff check host tests benchmarks
 	$(BIN)/ruff format --check host tests benchmarks
 	$(BIN)/mypy
@@ -60,6 +76,9 @@ lint: venv ## ruff, mypy --strict, layer contracts, stubtest, proto checks, carg
 	PYTHON=$(CURDIR)/$(BIN)/python bash sandboxes/go/scripts/gen.sh --check
 	cd sandboxes/go && GOTOOLCHAIN=local go vet ./... && test -z "$$(gofmt -l .)"
 	cd sandboxes/node && npm run --silent check-proto
+	bash console/scripts/install.sh
+	PYTHON=$(CURDIR)/$(BIN)/python bash console/scripts/gen-api.sh --check
+	cd console && npx --no-install tsc -b && npx --no-install eslint . --max-warnings 0
 	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings
 
@@ -77,4 +96,4 @@ bench: build ## run the benchmarks; JSON to stdout and benchmarks/results/
 		echo "== $$b" >&2; $(BIN)/python $$b | tee benchmarks/results/$$(basename $$b .py).json; done
 
 clean: ## remove the build and the virtual environment
-	rm -rf $(VENV) target wasm-nodes/build
+	rm -rf $(VENV) target wasm-nodes/build console/node_modules host/polyhost/server/console_dist

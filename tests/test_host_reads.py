@@ -134,17 +134,23 @@ def test_a_page_serialises_to_the_runs_list_json(many: Path) -> None:
     with _host(many) as host:
         page = host.history.list(limit=1, status="failed")
     row = page.runs[0].to_dict()
+    # The HTTP API's run summary (workflow_version, trigger, ended_at) and the CLI's keys.
     assert set(row) == {
         "execution_id",
         "workflow_id",
+        "workflow_version",
         "status",
+        "trigger",
         "started_at",
+        "ended_at",
         "finished_at",
         "duration_ms",
         "error",
         "nodes",
     }
     assert row["execution_id"] == "run0249" and row["status"] == "failed"
+    assert row["trigger"] == "manual" and row["workflow_version"] is None
+    assert row["ended_at"] == row["finished_at"]
     assert page.to_dict()["next_cursor"] == page.next_cursor is not None
 
 

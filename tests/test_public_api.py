@@ -5,6 +5,8 @@ from __future__ import annotations
 import polyhost
 
 PUBLIC = [
+    "AmbiguousRunIdError", "CancelOutcome", "EventPage", "RunDetails", "RunHistory", "RunOverview",
+    "RunPage", "WorkflowNotFoundError",
     "Catalog", "CompileError", "CompiledWorkflow", "Diagnostic", "Edge", "Event", "EventType",
     "ExpressionError", "HandlerError", "Host", "HostConfig", "InputError", "LimitExceededError",
     "Limits", "ManifestError",

@@ -4,6 +4,7 @@ The public API; everything else lives in private modules and may change.
 """
 
 from ._errors import (
+    AmbiguousRunIdError,
     CompileError,
     ExpressionError,
     HandlerError,
@@ -21,12 +22,25 @@ from ._errors import (
     StoreError,
     WorkflowError,
     WorkflowLoadError,
+    WorkflowNotFoundError,
 )
 from ._limits import Limits
+from ._version import __version__
 from .compile._compiled import CompiledWorkflow
 from .events._events import Event, EventType
-from .events._result import NodeResult, NodeStatus, RunResult, RunStatus
+from .events._result import (
+    CancelOutcome,
+    EventPage,
+    NodeResult,
+    NodeStatus,
+    RunDetails,
+    RunOverview,
+    RunPage,
+    RunResult,
+    RunStatus,
+)
 from .host._config import HostConfig
+from .host._history import RunHistory
 from .host._host import Host
 from .router._router import RuntimeRouter
 from .runtimes import RuntimeAdapter
@@ -36,15 +50,16 @@ from .workflow._catalog import Catalog, NodeType, SidecarSpec
 from .workflow._diagnostics import Diagnostic
 from .workflow._model import Edge, Node, RetryPolicy, Workflow, workflow_json_schema
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "AmbiguousRunIdError",
+    "CancelOutcome",
     "Catalog",
     "CompileError",
     "CompiledWorkflow",
     "Diagnostic",
     "Edge",
     "Event",
+    "EventPage",
     "EventType",
     "ExpressionError",
     "HandlerError",
@@ -66,7 +81,11 @@ __all__ = [
     "PauseRequested",
     "PolyhostError",
     "RetryPolicy",
+    "RunDetails",
+    "RunHistory",
     "RunNotFoundError",
+    "RunOverview",
+    "RunPage",
     "RunResult",
     "RunStateError",
     "RunStatus",
@@ -78,6 +97,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "WorkflowLoadError",
+    "WorkflowNotFoundError",
     "__version__",
     "workflow_json_schema",
 ]

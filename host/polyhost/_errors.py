@@ -221,9 +221,13 @@ class RuntimeUnavailableError(PolyhostError):
 
 
 class RunNotFoundError(PolyhostError):
-    """The store holds no run with that id."""
+    """The store holds no run with that id (``run_id``, when the error knows it)."""
 
     code = "run_not_found"
+
+    def __init__(self, message: str, *, code: str | None = None, run_id: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.run_id = run_id
 
 
 class AmbiguousRunIdError(RunNotFoundError):

@@ -369,7 +369,7 @@ def test_serve_lets_no_secret_out_of_a_run_it_takes_over(project: Path, tmp_path
         victim.wait(timeout=10)
 
     server = subprocess.Popen(
-        [str(POLYHOST), "serve", "--poll", "0.2", "--env", "API_TOKEN"],
+        [str(POLYHOST), "serve", "--poll", "0.2", "--port", "0", "--env", "API_TOKEN"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

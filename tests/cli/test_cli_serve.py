@@ -43,7 +43,7 @@ def test_serve_recovers_a_killed_run_and_stops_on_sigterm(tmp_path: Path) -> Non
     assert orphan["status"] == "running"  # nobody finished it
 
     server = subprocess.Popen(
-        [str(POLYHOST), "serve", "--poll", "0.2"],
+        [str(POLYHOST), "serve", "--poll", "0.2", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -156,7 +156,7 @@ def test_serve_survives_runs_it_cannot_continue_and_records_them_failed(tmp_path
     )
 
     server = subprocess.Popen(
-        [str(POLYHOST), "serve", "--poll", "0.2"],
+        [str(POLYHOST), "serve", "--poll", "0.2", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

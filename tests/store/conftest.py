@@ -32,6 +32,11 @@ class StoreBackend(Protocol):
         back."""
         ...
 
+    def fires(self, workflow_id: str, trigger_key: str) -> dict[int, str | None]:
+        """One schedule's claimed fires (due second -> run id), read behind the store's
+        back."""
+        ...
+
 
 class SQLiteBackend:
     name = "sqlite"
@@ -51,6 +56,15 @@ class SQLiteBackend:
                     (run_id,),
                 ).fetchone()
             )
+
+    def fires(self, workflow_id: str, trigger_key: str) -> dict[int, str | None]:
+        with sqlite3.connect(self.path) as conn:
+            rows = conn.execute(
+                "SELECT due_at, run_id FROM trigger_fires "
+                "WHERE workflow_id = ? AND trigger_key = ?",
+                (workflow_id, trigger_key),
+            ).fetchall()
+        return {int(due_at): run_id for due_at, run_id in rows}
 
 
 # Postgres goes here (skipped where no server is configured).

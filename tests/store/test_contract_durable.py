@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 from polyhost import (
+    Event,
+    EventType,
+    InputError,
     NodeResult,
     NodeStatus,
     RunNotFoundError,
@@ -386,3 +389,60 @@ def test_of_many_concurrent_claims_exactly_one_wins(store_backend: StoreBackend)
     for store in stores:
         store.close()
     assert sorted(outcomes) == ["lost"] * (len(stores) - 1) + ["won"]
+
+
+def test_claim_and_load_gives_what_continuing_a_run_needs(
+    store: RunStore, other: RunStore, store_backend: StoreBackend
+) -> None:
+    start_paused(store, "r1")
+    store.record_node("r1", "start", NodeResult(NodeStatus.COMPLETED, 1, {"v": 1}, settled_seq=2))
+    for seq in (1, 2, 3):
+        store.record_event(Event("r1", seq, EventType.LOG, 0.0, None, {}))
+    start_paused(store, "r2")  # the same document
+    start_paused(store, "r3")
+    store.record_run_started(record("r3", document={"version": 1, "nodes": []}))
+    store.record_run_finished(paused_result("r3", PAUSE))
+    flush(store)
+
+    claimed = other.claim_and_load("r1", owner("b"), LEASE, statuses=(RunStatus.PAUSED,))
+    assert claimed.record.run_id == "r1"
+    assert claimed.record.status is RunStatus.RUNNING
+    assert claimed.record.inputs == {"n": 1}
+    assert claimed.record.document == record("r1").document
+    assert list(claimed.nodes) == ["approve", "start"]  # first recorded first
+    assert claimed.nodes["start"] == NodeResult(NodeStatus.COMPLETED, 1, {"v": 1}, settled_seq=2)
+    assert claimed.last_seq == 3
+    assert claimed.unreadable is None
+    assert store_backend.owner_columns("r1")[0] == "host-b"
+    assert store.get_result("r1").status is RunStatus.RUNNING
+
+    # The document's key: equal for equal documents, different otherwise.
+    second = other.claim_and_load("r2", owner("b"), LEASE, statuses=(RunStatus.PAUSED,))
+    third = other.claim_and_load("r3", owner("b"), LEASE, statuses=(RunStatus.PAUSED,))
+    assert second.document_key == claimed.document_key != third.document_key
+    assert second.last_seq == 0  # no events
+
+
+def test_claim_and_load_checks_first_and_a_refusal_changes_nothing(
+    store: RunStore, other: RunStore
+) -> None:
+    start_paused(store, "r1")
+    seen: list[tuple[RunStatus, dict[str, Any] | None]] = []
+
+    def refuse(status: RunStatus, pause: dict[str, Any] | None) -> None:
+        seen.append((status, pause))
+        raise InputError("not this input")
+
+    with pytest.raises(InputError, match="not this input"):
+        other.claim_and_load("r1", owner("b"), LEASE, statuses=(RunStatus.PAUSED,), check=refuse)
+    assert seen == [(RunStatus.PAUSED, {**PAUSE, "wake_at": None})]
+    assert store.get_result("r1").status is RunStatus.PAUSED
+    # Refused like claim_run: the status, an unknown id; a unique prefix is enough.
+    with pytest.raises(RunStateError, match="run r1 is paused, not failed"):
+        other.claim_and_load("r1", owner("b"), LEASE, statuses=(RunStatus.FAILED,))
+    with pytest.raises(RunNotFoundError):
+        other.claim_and_load("nope", owner("b"), LEASE, statuses=(RunStatus.PAUSED,))
+    claimed = other.claim_and_load(
+        "r", owner("b"), LEASE, statuses=(RunStatus.PAUSED,), check=lambda *_: None
+    )
+    assert claimed.record.run_id == "r1"

@@ -215,3 +215,21 @@ def test_a_damaged_database_is_a_store_error_not_a_crash(tmp_path: Path) -> None
         damaged.write(b"\xff" * (size - 100))
     with pytest.raises(StoreError, match=str(path)), SQLiteStore(path) as store:
         store.get_result("r1")
+
+
+def test_node_rows_that_cannot_be_read_leave_the_claim_made(tmp_path: Path) -> None:
+    # The run is taken over all the same, so that its new owner can end it failed.
+    path = tmp_path / "runs.db"
+    with SQLiteStore(path) as store:
+        store.record_run_started(record("r1"))
+        store.record_node("r1", "a", NodeResult(NodeStatus.COMPLETED, 1, {"v": 1}, settled_seq=1))
+        flush(store)
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE node_results SET status = 'from_the_future'")
+        owner = Owner("host-b", HOSTNAME, os.getpid())
+        claimed = store.claim_and_load("r1", owner, LEASE, statuses=(RunStatus.RUNNING,))
+        assert claimed.record.status is RunStatus.RUNNING
+        assert isinstance(claimed.unreadable, StoreError)
+        assert "from_the_future" in claimed.unreadable.message
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT owner_id FROM runs").fetchone() == ("host-b",)

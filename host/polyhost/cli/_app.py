@@ -16,7 +16,7 @@ import typer
 from ..events._capture import acquire
 from ..events._result import RunStatus
 from ..workflow._model import workflow_json_schema
-from . import _commands
+from . import _commands, _remote
 from ._guard import EXIT_OK, guarded
 from ._render import catalog_table, print_json, stdout_console
 
@@ -96,6 +96,17 @@ EnvOption = Annotated[
         callback=_env_names,
     ),
 ]
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        metavar="URL",
+        envvar=_remote.SERVER_ENV,
+        help="Act on a polyhost server instead of the local store (its API token from "
+        "$POLYHOST_API_TOKEN).",
+        show_default=False,
+    ),
+]
 FileArgument = Annotated[Path, typer.Argument(metavar="FILE", help="The workflow (YAML or JSON).")]
 RunIdArgument = Annotated[str, typer.Argument(metavar="ID", help="A run id, or a unique prefix.")]
 
@@ -110,14 +121,55 @@ def run(
     env: EnvOption = None,
     json_: JsonOption = False,
     db: DbOption = None,
+    server: ServerOption = None,
 ) -> None:
-    """Run a workflow, with live progress on a terminal; a paused run exits 0."""
+    """Run a workflow, with live progress on a terminal; a paused run exits 0.
+
+    With --server, the server runs it (the document is read here and sent).
+    """
+    _remote.local_only(server, db=db, nodes=nodes, env=env)
+    if server:
+        guarded(
+            lambda: _remote.run_workflow(
+                file, input_ or [], inputs_file=inputs, as_json=json_, server=server
+            ),
+            json_errors=json_,
+        )
     guarded(
         lambda: _commands.run_workflow(
             file, input_ or [], inputs_file=inputs, nodes=nodes, as_json=json_, db=db, env=env
         ),
         json_errors=json_,
     )
+
+
+@app.command()
+def deploy(
+    file: FileArgument,
+    *,
+    workflow_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id",
+            metavar="ID",
+            help="The deployed workflow's id (default: the document's id, else the file name).",
+            show_default=False,
+        ),
+    ] = None,
+    json_: JsonOption = False,
+    server: Annotated[
+        str,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            envvar=_remote.SERVER_ENV,
+            help="The polyhost server (its API token from $POLYHOST_API_TOKEN).",
+        ),
+    ],
+) -> None:
+    """Deploy a workflow to a server as the next version of its id (an unchanged document
+    keeps its version)."""
+    guarded(lambda: _remote.deploy(file, workflow_id, json_, server))
 
 
 @app.command()
@@ -163,6 +215,7 @@ def schema(db: DbOption = None) -> None:
 
 @runs_app.command("list")
 def runs_list(
+    *,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many runs.")] = 20,
     status: Annotated[
         RunStatus | None,
@@ -174,22 +227,41 @@ def runs_list(
     ] = None,
     json_: JsonOption = False,
     db: DbOption = None,
+    server: ServerOption = None,
 ) -> None:
     """The most recent runs first."""
+    _remote.local_only(server, db=db)
+    if server:
+        guarded(lambda: _remote.list_runs(limit, status, workflow, json_, server))
     guarded(lambda: _commands.list_runs(limit, status, workflow, json_, db))
 
 
 @runs_app.command("show")
-def runs_show(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
+def runs_show(
+    run_id: RunIdArgument,
+    json_: JsonOption = False,
+    db: DbOption = None,
+    server: ServerOption = None,
+) -> None:
     """A run's status, outputs, error and nodes (--json: the same object as run --json)."""
+    _remote.local_only(server, db=db)
+    if server:
+        guarded(lambda: _remote.show_run(run_id, json_, server))
     guarded(lambda: _commands.show_run(run_id, json_, db))
 
 
 @runs_app.command("rerun")
 def runs_rerun(
-    run_id: RunIdArgument, env: EnvOption = None, json_: JsonOption = False, db: DbOption = None
+    run_id: RunIdArgument,
+    env: EnvOption = None,
+    json_: JsonOption = False,
+    db: DbOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Run a stored run again from the start: same document, same inputs, a new id."""
+    _remote.local_only(server, db=db, env=env)
+    if server:
+        guarded(lambda: _remote.rerun(run_id, json_, server), json_errors=json_)
     guarded(lambda: _commands.rerun(run_id, json_, db, env), json_errors=json_)
 
 
@@ -202,8 +274,17 @@ def runs_resume(
     env: EnvOption = None,
     json_: JsonOption = False,
     db: DbOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Continue a paused run (--input: what it waits for), or one whose host died."""
+    _remote.local_only(server, db=db, env=env)
+    if server:
+        guarded(
+            lambda: _remote.resume(
+                run_id, input_ or [], inputs_file=inputs, as_json=json_, server=server
+            ),
+            json_errors=json_,
+        )
     guarded(
         lambda: _commands.resume(
             run_id, input_ or [], inputs_file=inputs, as_json=json_, db=db, env=env
@@ -214,37 +295,108 @@ def runs_resume(
 
 @runs_app.command("retry")
 def runs_retry(
-    run_id: RunIdArgument, env: EnvOption = None, json_: JsonOption = False, db: DbOption = None
+    run_id: RunIdArgument,
+    env: EnvOption = None,
+    json_: JsonOption = False,
+    db: DbOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Continue a failed run from its failed nodes, keeping what completed."""
+    _remote.local_only(server, db=db, env=env)
+    if server:
+        guarded(lambda: _remote.retry(run_id, json_, server), json_errors=json_)
     guarded(lambda: _commands.retry(run_id, json_, db, env), json_errors=json_)
 
 
 @runs_app.command("cancel")
-def runs_cancel(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
+def runs_cancel(
+    run_id: RunIdArgument,
+    json_: JsonOption = False,
+    db: DbOption = None,
+    server: ServerOption = None,
+) -> None:
     """Cancel a run, wherever it executes; a paused run is cancelled at once."""
+    _remote.local_only(server, db=db)
+    if server:
+        guarded(lambda: _remote.cancel(run_id, json_, server))
     guarded(lambda: _commands.cancel(run_id, json_, db))
 
 
 @app.command()
-def serve(
+def serve(  # noqa: PLR0917 (typer reads options from the parameters)
     poll: Annotated[
         float, typer.Option("--poll", metavar="SECONDS", help="How often to look for work.")
     ] = 1.0,
     nodes: NodesOption = None,
     env: EnvOption = None,
     db: DbOption = None,
+    address: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            metavar="ADDRESS",
+            help="Address to listen on; anything but loopback needs tokens.",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free).")
+    ] = 8700,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            metavar="FILE",
+            help="API tokens, one a line (also $POLYHOST_API_TOKENS, comma-separated).",
+        ),
+    ] = None,
+    workflows: Annotated[
+        Path | None,
+        typer.Option(
+            "--workflows", metavar="DIR", help="Deploy every workflow file in DIR at start."
+        ),
+    ] = None,
+    heartbeat: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat",
+            metavar="SECONDS",
+            min=0.05,
+            help="A comment on an idle event stream this often (keeps proxies from closing it).",
+        ),
+    ] = 15.0,
 ) -> None:
-    """Keep running: resume paused runs whose timer is due and take over runs whose host died.
+    """Serve the HTTP API, its event stream, schedules and webhooks; resume paused runs whose
+    timer is due and take over runs whose host died.
 
-    Ctrl-C or SIGTERM stops it; runs it was executing are handed on to the next host.
+    Ctrl-C or SIGTERM stops it: streams end (clients reconnect), runs it was executing are
+    handed on to the next host.
     """
-    guarded(lambda: _commands.serve(poll, nodes, db, env))
+    guarded(
+        lambda: _commands.serve(
+            poll,
+            nodes,
+            db,
+            env,
+            address=address,
+            port=port,
+            token_file=token_file,
+            workflows=workflows,
+            heartbeat=heartbeat,
+        )
+    )
 
 
 @runs_app.command("events")
-def runs_events(run_id: RunIdArgument, json_: JsonOption = False, db: DbOption = None) -> None:
+def runs_events(
+    run_id: RunIdArgument,
+    json_: JsonOption = False,
+    db: DbOption = None,
+    server: ServerOption = None,
+) -> None:
     """A run's event log, in order."""
+    _remote.local_only(server, db=db)
+    if server:
+        guarded(lambda: _remote.show_events(run_id, json_, server))
     guarded(lambda: _commands.show_events(run_id, json_, db))
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -154,8 +152,22 @@ def cancel(run_id: str, as_json: bool, db: str | None) -> int:
     return EXIT_OK
 
 
-def serve(poll: float, nodes: Path | None, db: str | None, env: list[str] | None = None) -> int:
-    """``polyhost serve``: wake due timers and recover orphaned runs until stopped."""
+def serve(
+    poll: float,
+    nodes: Path | None,
+    db: str | None,
+    env: list[str] | None = None,
+    *,
+    address: str = "127.0.0.1",
+    port: int = 8700,
+    token_file: Path | None = None,
+    workflows: Path | None = None,
+    heartbeat: float = 15.0,
+) -> int:
+    """``polyhost serve``: the HTTP API and its event stream, schedules and webhooks; wakes due
+    timers and recovers orphaned runs until stopped."""
+    from .. import server  # noqa: PLC0415 (the server's dependencies load only for serve)
+
     console = stdout_console()
 
     def report(result: RunResult) -> None:
@@ -171,18 +183,37 @@ def serve(poll: float, nodes: Path | None, db: str | None, env: list[str] | None
         where = f"run {run_id}: cannot be taken over" if run_id else "cannot poll the store"
         stderr_console().print(Text.assemble(("error: ", "bold red"), f"{where}: {message}"))
 
+    settings = server.ServerSettings(
+        host=address,
+        port=port,
+        tokens=server.read_tokens(token_file),
+        workflows_dir=workflows,
+        poll_every=poll,
+        heartbeat_seconds=heartbeat,
+    )
+    sock = server.bind(settings)
+
     async def main() -> int:
         async with Host(_config(db, env)) as host:
             if nodes is not None:
                 host.catalog.load_manifest(nodes)
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, host.stop_serving)
-            console.print(Text(f"serving: polling every {poll:g}s (Ctrl-C to stop)", style="dim"))
-            await host.serve(poll_every=poll, on_result=report, on_error=report_error)
+            bound_host, bound_port = sock.getsockname()[:2]
+            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+            auth = "bearer tokens required" if settings.tokens else "no tokens: loopback only"
+            console.print(
+                Text(
+                    f"serving http://{shown}:{bound_port} ({auth}); polling every {poll:g}s "
+                    "(Ctrl-C to stop)",
+                    style="dim",
+                )
+            )
+            await server.serve(host, settings, sock, on_result=report, on_error=report_error)
         return EXIT_OK
 
-    return run_async(main)
+    try:
+        return run_async(main)
+    finally:
+        sock.close()
 
 
 def compile_workflow(file: Path, nodes: Path | None, as_json: bool) -> int:

@@ -163,11 +163,13 @@ def diagnostic_dicts(exc: PolyhostError) -> list[dict[str, Any]]:
     return [Diagnostic("error", exc.code, exc.message, node, field).to_dict()]
 
 
-def run_summary(result: RunResult, *, db: str | None = None) -> RenderableType:
+def run_summary(
+    result: RunResult, *, db: str | None = None, server: str | None = None
+) -> RenderableType:
     """The lines after a run: status and duration, then outputs or the error.
 
-    A paused run says what it waits for and the command that resumes it (with ``db``, the
-    ``--db`` the run was started with).
+    A paused run says what it waits for and the command that resumes it (with ``db`` or
+    ``server``, the ``--db`` or ``--server`` the run was started with).
     """
     status = result.status.value
     head = Text()
@@ -181,7 +183,7 @@ def run_summary(result: RunResult, *, db: str | None = None) -> RenderableType:
     if result.status is RunStatus.PAUSED:
         for entry in waiting(result.pause):
             parts.append(Text.assemble(("waiting for: ", "bold blue"), pause_text(entry)))
-        command = resume_command(result.execution_id, result.pause, db)
+        command = resume_command(result.execution_id, result.pause, db, server)
         parts.append(Text.assemble(("resume with: ", "bold"), command))
     if result.outputs is not None:
         parts.append(Text("outputs:", style="bold"))
@@ -217,11 +219,15 @@ def pause_text(entry: dict[str, Any]) -> str:
     return text
 
 
-def resume_command(run_id: str, pause: dict[str, Any] | None, db: str | None = None) -> str:
+def resume_command(
+    run_id: str, pause: dict[str, Any] | None, db: str | None = None, server: str | None = None
+) -> str:
     """The command line that resumes a paused run, with an ``--input`` per expected field."""
     words = ["polyhost", "runs", "resume", run_id]
     if db:
         words += ["--db", shlex.quote(db)]
+    if server:
+        words += ["--server", shlex.quote(server)]
     entries = waiting(pause)
     names: dict[str, None] = {}  # ordered and unique: one input answers every approval
     for entry in entries:
@@ -247,33 +253,41 @@ def _input_names(schema: Any) -> list[str]:
 
 
 def run_details(
-    result: RunResult, record: RunDetails, event_count: int, *, db: str | None = None
+    result: RunResult,
+    record: RunDetails | None,
+    event_count: int,
+    *,
+    db: str | None = None,
+    server: str | None = None,
 ) -> RenderableType:
     """``runs show``: the run, its inputs and outputs, a node table and the event count.
 
     A paused run also shows what it waits for (node, kind, prompt, timer, the schema of the
-    resume input) and how to resume it.
+    resume input) and how to resume it. Without the run's ``record`` (a server's run), the
+    rows it gives (start, source, inputs) are left out.
     """
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
     status = result.status.value
     grid.add_row("run", result.execution_id)
-    grid.add_row("workflow", result.workflow_id or record.workflow_id)
+    grid.add_row("workflow", result.workflow_id or (record.workflow_id if record else ""))
     grid.add_row("status", Text(status, style=STATUS_STYLE.get(status, "")))
-    grid.add_row("started", format_time(record.started_at))
+    if record is not None:
+        grid.add_row("started", format_time(record.started_at))
     grid.add_row("duration", format_ms(result.duration_ms))
-    if record.parent_run_id:
-        grid.add_row("rerun of", record.parent_run_id)
-    if record.source:
-        grid.add_row("source", record.source)
-    grid.add_row("inputs", _json(record.inputs))
+    if record is not None:
+        if record.parent_run_id:
+            grid.add_row("rerun of", record.parent_run_id)
+        if record.source:
+            grid.add_row("source", record.source)
+        grid.add_row("inputs", _json(record.inputs))
     if result.outputs is not None:
         grid.add_row("outputs", _json(result.outputs))
     if result.error:
         grid.add_row("error", Text(_result_error(result.error), style="red"))
     if result.status is RunStatus.PAUSED:
-        _add_pause_rows(grid, result.execution_id, result.pause, db)
+        _add_pause_rows(grid, result.execution_id, result.pause, db, server)
     nodes = Table(title=None, show_edge=False, pad_edge=False)
     for column in ("node", "status", "attempts", "duration", "detail"):
         nodes.add_column(column, no_wrap=column != "detail")
@@ -288,16 +302,19 @@ def run_details(
             Text(detail, style="red" if node.error else "dim"),
         )
     footer = Text(f"{event_count} events", style="dim")
-    footer.append(f"  (polyhost runs events {result.execution_id})", style="dim")
+    where = f" --server {shlex.quote(server)}" if server else ""
+    footer.append(f"  (polyhost runs events {result.execution_id}{where})", style="dim")
     return Group(grid, Text(""), nodes, Text(""), footer)
 
 
-def _add_pause_rows(grid: Table, run_id: str, pause: dict[str, Any] | None, db: str | None) -> None:
+def _add_pause_rows(
+    grid: Table, run_id: str, pause: dict[str, Any] | None, db: str | None, server: str | None
+) -> None:
     for entry in waiting(pause):
         grid.add_row("waiting for", Text(pause_text(entry), style=STATUS_STYLE["paused"]))
         if entry.get("schema") is not None:
             grid.add_row("expects", _json(entry["schema"]))
-    grid.add_row("resume with", resume_command(run_id, pause, db))
+    grid.add_row("resume with", resume_command(run_id, pause, db, server))
 
 
 def runs_table(runs: Iterable[RunOverview]) -> Table:

@@ -142,10 +142,15 @@ class Execution:
         if self.store is not None and not self._lost:
             self.store.record_node(self.run_id, path, self._redactor.node(record))
 
-    async def commit(self) -> None:
-        """Wait until what was recorded is committed: results before their dependents start."""
+    async def commit(self) -> bool:
+        """Wait until what was recorded is committed: results before their dependents start.
+
+        True when it waited for the store (which let the loop run other tasks meanwhile).
+        """
         if self.store is not None and self.settings.durable_commits:
             await self.store.flush()
+            return True
+        return False
 
     def redact(self, text: str) -> str:
         """``text`` with the host's secrets masked."""
@@ -186,8 +191,11 @@ class Execution:
         if self.store is not None:
             self.store.record_run_started(self._redactor.run_record(self._run_record()))
             # Recorded before any node starts: a node's side effects never belong to a run the
-            # store does not know (nor that another process could not cancel or take over).
-            await self.commit()
+            # store does not know (nor that another process could not cancel or take over). A
+            # resumed run's claim already made it running and this host's: its record goes
+            # with the first node's commit.
+            if not self._resumed:
+                await self.commit()
         self.emit(
             EventType.RUN_RESUMED if self._resumed else EventType.RUN_STARTED,
             None,
@@ -196,12 +204,15 @@ class Execution:
         stopped: BaseException | None = None
         try:
             async with anyio.create_task_group() as tg:
+                # The lease task ends when told to: cancelling its scope costs tens of
+                # microseconds per run (anyio writes the cancelling task into a message).
+                done = anyio.Event()
                 if self.store is not None and self._owner is not None:
-                    tg.start_soon(self._keep_lease)
+                    tg.start_soon(self._keep_lease, done)
                 try:
                     await self.root.execute()
                 finally:
-                    tg.cancel_scope.cancel()
+                    done.set()
         except anyio.get_cancelled_exc_class():
             # Cancelled from outside (Ctrl-C, the caller's scope): record it, then let it go on.
             with anyio.CancelScope(shield=True):
@@ -221,11 +232,14 @@ class Execution:
 
     # the lease -----------------------------------------------------------------------------
 
-    async def _keep_lease(self) -> None:
+    async def _keep_lease(self, done: anyio.Event) -> None:
         store, owner = self.store, self._owner
         assert store is not None and owner is not None  # started only with both
         while True:
-            await anyio.sleep(self.settings.renew_every)
+            with anyio.move_on_after(self.settings.renew_every):
+                await done.wait()
+            if done.is_set():
+                return
             try:
                 state = await anyio.to_thread.run_sync(
                     store.renew_lease, self.run_id, owner, self.settings.lease_seconds

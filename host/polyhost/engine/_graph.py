@@ -67,8 +67,12 @@ class GraphRun(Replay):
         ready = self._replay() if self._restored else self._state.start()
         async with anyio.create_task_group() as tg:
             self._task_group = tg
-            for index in ready:
+            for index in ready[1:]:
                 tg.start_soon(self._run_node, index, name=self.path(index))
+            if ready:
+                # The first ready node runs in this task: a graph that starts with one node
+                # (a chain, a resumed run) spawns no task for it.
+                await self._run_node(ready[0])
         self._task_group = None
         # In a paused graph, nodes not reached yet are still pending: the resume runs them.
         waits = bool(self.paused) and self.error is None and not self.run.cancelling
@@ -112,13 +116,12 @@ class GraphRun(Replay):
 
     async def _run_node(self, index: int) -> None:
         # A task goes on with a node its own node made ready rather than spawn a task for it:
-        # chains then cost one task, not one per node. The checkpoint keeps the loop fair.
+        # chains then cost one task, not one per node. Waiting for the commit, or else a
+        # checkpoint (in _settled), keeps the loop fair.
         current: int | None = index
         try:
             while current is not None:
                 current = await self._run_one(current)
-                if current is not None:
-                    await anyio.lowlevel.checkpoint()
         except (anyio.get_cancelled_exc_class(), GeneratorExit):
             raise
         except BaseException as exc:  # whatever stops a node ends the run
@@ -150,7 +153,8 @@ class GraphRun(Replay):
             self._release_sources(node)
         if not ready or self._task_group is None:
             return None
-        await self.run.commit()
+        if not await self.run.commit():
+            await anyio.lowlevel.checkpoint()
         for node in ready[1:]:
             self._task_group.start_soon(self._run_node, node, name=self.path(node))
         return ready[0]
@@ -174,8 +178,10 @@ class GraphRun(Replay):
             node = self.graph.nodes[source]
             if self._pending_readers[source] == 0 and node.id not in self.graph.kept:
                 self.scope.remove(node.id)
-                self.results[source].output = None
-                self.dropped.add(node.id)
+                # A small output stays: reading it back at the run's end costs more than it.
+                if not _small(self.results[source].output):
+                    self.results[source].output = None
+                    self.dropped.add(node.id)
 
     # loop and parallel bodies --------------------------------------------------------------
 
@@ -200,3 +206,26 @@ class GraphRun(Replay):
             self.run.pauses.append(info)
         self.run.emit(EventType.NODE_PAUSED, path, info)
         self.run.record_node(path, record)
+
+
+# What an output may hold and still stay in memory once no node reads it.
+_SMALL_FIELDS = 8
+_SMALL_CHARS = 256
+_SCALARS = (int, float, bool)
+
+
+def _small(output: Any) -> bool:
+    """Whether ``output`` is nothing or a flat object of a few scalars and short strings."""
+    if output is None:
+        return True
+    if type(output) is not dict or len(output) > _SMALL_FIELDS:
+        return False
+    for key, value in output.items():
+        if type(key) is not str or len(key) > _SMALL_CHARS:
+            return False
+        if type(value) is str:
+            if len(value) > _SMALL_CHARS:
+                return False
+        elif value is not None and type(value) not in _SCALARS:
+            return False
+    return True

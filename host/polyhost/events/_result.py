@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # _events imports this module's neighbours at load time
     from ._events import Event
 
 __all__ = [
+    "RUN_TRIGGERS",
     "CancelOutcome",
     "EventPage",
     "NodeResult",
@@ -25,6 +26,19 @@ __all__ = [
     "RunResult",
     "RunStatus",
 ]
+
+
+# What can start a run (a run summary's ``trigger``): a person (CLI or library), the HTTP API,
+# a webhook, a schedule, a re-run or retry of another run, a parent's core.workflow node.
+RUN_TRIGGERS: tuple[str, ...] = (
+    "manual",
+    "api",
+    "webhook",
+    "schedule",
+    "rerun",
+    "retry",
+    "subworkflow",
+)
 
 
 class RunStatus(StrEnum):
@@ -152,14 +166,20 @@ class RunOverview:
     duration_ms: float | None
     error: dict[str, Any] | None = None
     nodes: dict[str, int] = field(default_factory=dict)  # node count per node status
+    workflow_version: int | None = None  # the deployed version it ran, if deployed
+    trigger: str = "manual"  # what started it (one of RUN_TRIGGERS)
 
     def to_dict(self) -> dict[str, Any]:
-        """The row's JSON object."""
+        """The row's JSON object: the HTTP API's run summary (``ended_at`` is
+        ``finished_at``) and the node counts."""
         return {
             "execution_id": self.execution_id,
             "workflow_id": self.workflow_id,
+            "workflow_version": self.workflow_version,
             "status": self.status.value,
+            "trigger": self.trigger,
             "started_at": self.started_at,
+            "ended_at": self.finished_at,
             "finished_at": self.finished_at,
             "duration_ms": self.duration_ms,
             "error": self.error,
@@ -193,6 +213,8 @@ class RunDetails:
     manifests: tuple[str, ...] = ()  # where its node types were declared
     started_at: float = 0.0
     parent_run_id: str | None = None  # the run it re-runs
+    workflow_version: int | None = None  # the deployed version it runs, if deployed
+    trigger: str = "manual"  # what started it (one of RUN_TRIGGERS)
 
     @property
     def node_ids(self) -> list[str]:
@@ -215,6 +237,8 @@ class RunDetails:
             "manifests": list(self.manifests),
             "started_at": self.started_at,
             "parent_run_id": self.parent_run_id,
+            "workflow_version": self.workflow_version,
+            "trigger": self.trigger,
         }
 
 

@@ -23,7 +23,7 @@ from ..engine._engine import Execution, Resumption
 from ..events._events import Event, EventType
 from ..events._result import RunResult, RunStatus
 from ..store import RunRecord
-from ..workflow._model import Workflow
+from ..store._base import ClaimedRun
 from ._history import manifest_paths
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class DurableRuns:
         # connections included) alive until the garbage collector ran.
         self._host_ref = weakref.ref(host)
         self._stop_serving: anyio.Event | None = None
-        self._compiled: OrderedDict[tuple[int, str], CompiledWorkflow] = OrderedDict()
+        self._compiled: OrderedDict[tuple[int, str, str], CompiledWorkflow] = OrderedDict()
 
     @property
     def _host(self) -> Host:
@@ -52,11 +52,14 @@ class DurableRuns:
         assert host is not None  # only its host calls this object
         return host
 
-    def _compile_cached(self, workflow: Workflow) -> CompiledWorkflow:
-        # Resuming many runs of one workflow compiles it once (per catalog version).
-        key = (self._host.catalog.version, workflow.model_dump_json(by_alias=True))
+    def _compile_cached(self, claimed: ClaimedRun) -> CompiledWorkflow:
+        # Resuming many runs of one workflow parses and compiles it once (per catalog
+        # version): the stored document's key stands for it, so a hit costs no parsing.
+        record = claimed.record
+        key = (self._host.catalog.version, record.workflow_id, claimed.document_key)
         compiled = self._compiled.get(key)
         if compiled is None:
+            workflow = parse_workflow(record.document, default_id=record.workflow_id)
             compiled = self._host.compile(workflow)
             self._compiled[key] = compiled
             if len(self._compiled) > _COMPILE_CACHE_SIZE:
@@ -75,19 +78,19 @@ class DurableRuns:
         """:meth:`Host.resume`."""
         store = self._host._require_store()
         await store.flush()
-        stored = await anyio.to_thread.run_sync(store.get_result, run_id)
-        if stored.status is RunStatus.PAUSED:
-            _check_resume_input(stored.pause, inputs)
-        record = await anyio.to_thread.run_sync(
+        # One thread hop and one transaction: the input checked against what the run waits
+        # for, the claim, and what continuing needs.
+        claimed = await anyio.to_thread.run_sync(
             functools.partial(
-                store.claim_run,
-                stored.execution_id,
+                store.claim_and_load,
+                run_id,
                 self._host.owner,
                 self._host.config.lease_seconds,
                 statuses=(RunStatus.PAUSED, RunStatus.RUNNING, RunStatus.PENDING),
+                check=functools.partial(_check_paused_input, inputs),
             )
         )
-        return await self._continue(record, inputs, on_event)
+        return await self._continue(claimed, inputs, on_event)
 
     async def retry(
         self, run_id: str, *, on_event: Callable[[Event], None] | None = None
@@ -95,16 +98,16 @@ class DurableRuns:
         """:meth:`Host.retry`."""
         store = self._host._require_store()
         await store.flush()
-        record = await anyio.to_thread.run_sync(
+        claimed = await anyio.to_thread.run_sync(
             functools.partial(
-                store.claim_run,
+                store.claim_and_load,
                 run_id,
                 self._host.owner,
                 self._host.config.lease_seconds,
                 statuses=(RunStatus.FAILED,),
             )
         )
-        return await self._continue(record, None, on_event)
+        return await self._continue(claimed, None, on_event)
 
     async def cancel_run(self, run_id: str) -> RunStatus:
         """:meth:`Host.cancel_run`."""
@@ -175,18 +178,19 @@ class DurableRuns:
 
     async def _continue(
         self,
-        record: RunRecord,
+        claimed: ClaimedRun,
         resume_input: dict[str, Any] | None,
         on_event: Callable[[Event], None] | None,
     ) -> RunResult:
         store = self._host._require_store()
+        record = claimed.record
         try:
-            await self._host._load_manifests(manifest_paths(record.manifest))
-            compiled = self._compile_cached(
-                parse_workflow(record.document, default_id=record.workflow_id)
-            )
-            nodes = await anyio.to_thread.run_sync(store.load_nodes, record.run_id)
-            events = await anyio.to_thread.run_sync(store.events, record.run_id)
+            if claimed.unreadable is not None:
+                raise claimed.unreadable
+            manifests = manifest_paths(record.manifest)
+            if manifests:
+                await self._host._load_manifests(manifests)
+            compiled = self._compile_cached(claimed)
             execution = Execution(
                 compiled,
                 record.inputs,
@@ -199,8 +203,8 @@ class DurableRuns:
                 record=record,
                 owner=self._host.owner,
                 resumption=Resumption(
-                    nodes=nodes,
-                    last_seq=events[-1].seq if events else 0,
+                    nodes=claimed.nodes,
+                    last_seq=claimed.last_seq,
                     resume_input=resume_input,
                     started_at=record.started_at,
                 ),
@@ -248,6 +252,14 @@ class DurableRuns:
             _log.error("run %s: cannot record its end: %s", record.run_id, failure.message)
             store.release_run(record.run_id, self._host.owner)
         return result
+
+
+def _check_paused_input(
+    inputs: dict[str, Any] | None, status: RunStatus, pause: dict[str, Any] | None
+) -> None:
+    """The claim's check on resume: a paused run's input is checked before it is taken over."""
+    if status is RunStatus.PAUSED:
+        _check_resume_input(pause, inputs)
 
 
 def _check_resume_input(pause: dict[str, Any] | None, inputs: dict[str, Any] | None) -> None:

@@ -130,6 +130,8 @@ def details_of(record: RunRecord) -> RunDetails:
         manifests=manifest_paths(record.manifest),
         started_at=record.started_at,
         parent_run_id=record.parent_run_id,
+        workflow_version=record.workflow_version,
+        trigger=record.trigger,
     )
 
 
@@ -143,6 +145,8 @@ def _overview_of(row: RunSummary) -> RunOverview:
         duration_ms=row.duration_ms,
         error=row.error,
         nodes=dict(row.counts),
+        workflow_version=row.workflow_version,
+        trigger=row.trigger,
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any, Self
 import anyio
 import anyio.to_thread
 
-from .._errors import CompileError, RunStateError
+from .._errors import CompileError, InputError, RunStateError
 from ..compile._checker import compile_workflow
 from ..compile._compiled import CompiledWorkflow
 from ..compile._loading import MANIFEST_NAME, load_workflow, parse_bytes
@@ -27,7 +27,7 @@ from ..engine._engine import EngineSettings, Execution
 from ..engine._limiter import NodeSlots
 from ..events._events import Event
 from ..events._redaction import allowed_env
-from ..events._result import RunResult, RunStatus
+from ..events._result import RUN_TRIGGERS, RunResult, RunStatus
 from ..router._router import RuntimeRouter
 from ..runtimes import RuntimeSetup
 from ..store import RunRecord, RunStore, open_store
@@ -37,6 +37,7 @@ from ..workflow._diagnostics import Diagnostic
 from ..workflow._imports import backend_options
 from ..workflow._model import Workflow
 from ._config import HostConfig
+from ._deployments import Deployments
 from ._durable import DurableRuns, OnRunError
 from ._history import RunHistory, manifest_paths
 
@@ -100,6 +101,7 @@ class Host:
         self.owner = Owner(host_id=new_run_id(), hostname=socket.gethostname(), pid=os.getpid())
         # Resume, retry, cancel, serve: the runs the store keeps (see ._durable).
         self._durable = DurableRuns(self)
+        self._deployments: Deployments | None = None
 
     @property
     def history(self) -> RunHistory:
@@ -107,6 +109,14 @@ class Host:
         result, record and events, id prefixes. What the CLI and a server show comes from here.
         """
         return RunHistory(self.store)
+
+    @property
+    def deployments(self) -> Deployments:
+        """The workflows deployed to this host's store: deploy, list, read, undeploy, their
+        compiled plans and their triggers (see ``._deployments``)."""
+        if self._deployments is None:
+            self._deployments = Deployments(self)
+        return self._deployments
 
     # loading and compiling -----------------------------------------------------------------
 
@@ -199,14 +209,24 @@ class Host:
         source: str | None = None,
         run_id: str | None = None,
         parent_run_id: str | None = None,
+        trigger: str = "manual",
+        workflow_version: int | None = None,
     ) -> RunResult:
         """Run a workflow (a path, a model or a compiled plan) and return its result.
 
-        Raises ``CompileError`` for an invalid workflow and ``InputError`` for bad inputs; a
-        failing node never raises here, it gives a result with status ``failed``.
+        ``trigger`` (one of ``RUN_TRIGGERS``: manual, api, webhook, schedule, ...) and
+        ``workflow_version`` (of a deployed workflow) are recorded with the run, for the
+        history to show where it came from.
+
+        Raises ``CompileError`` for an invalid workflow and ``InputError`` for bad inputs (or
+        an unknown ``trigger``); a failing node never raises here, it gives a result with
+        status ``failed``.
         """
         if self._closed:
             raise RunStateError("the host is closed")
+        if trigger not in RUN_TRIGGERS:
+            known = ", ".join(RUN_TRIGGERS)
+            raise InputError(f"no run trigger {trigger!r} (one of {known})", field="trigger")
         if isinstance(target, str | Path):
             source = source or str(Path(target).resolve())
             # Loading a manifest may start sidecars to ask for their node types: off the loop.
@@ -227,6 +247,8 @@ class Host:
             parent_run_id=parent_run_id,
             owner=self.owner,
             lease_seconds=self.config.lease_seconds,
+            workflow_version=workflow_version,
+            trigger=trigger,
         )
         execution = Execution(
             compiled,
@@ -344,7 +366,8 @@ class Host:
     async def rerun(
         self, run_id: str, *, on_event: Callable[[Event], None] | None = None
     ) -> RunResult:
-        """Start the stored run ``run_id`` afresh: same document, same inputs, a new run id."""
+        """Start the stored run ``run_id`` afresh: same document, same inputs, a new run id
+        (trigger ``rerun``, and the same deployed version when the original had one)."""
         store = self._require_store()
         record = await anyio.to_thread.run_sync(store.get_record, run_id)
         manifests = manifest_paths(record.manifest)
@@ -358,6 +381,8 @@ class Host:
             on_event=on_event,
             source=record.source,
             parent_run_id=record.run_id,
+            trigger="rerun",
+            workflow_version=record.workflow_version,
         )
 
     def cancel(self, run_id: str) -> bool:

@@ -4,11 +4,21 @@
 
 from __future__ import annotations
 
-from ._base import LeaseState, Owner, RunRecord, RunStore, RunSummary
+from ._base import (
+    DeploymentRecord,
+    DeploymentVersion,
+    LeaseState,
+    Owner,
+    RunRecord,
+    RunStore,
+    RunSummary,
+)
 from ._open import default_home, open_store
 from .sqlite import SQLiteStore
 
 __all__ = [
+    "DeploymentRecord",
+    "DeploymentVersion",
     "LeaseState",
     "Owner",
     "RunRecord",

@@ -6,14 +6,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
+from .._errors import StoreError
 from ..events._events import Event
 from ..events._result import NodeResult, RunResult, RunStatus
 
 __all__ = [
+    "ClaimCheck",
+    "ClaimedRun",
     "DeploymentRecord",
     "DeploymentVersion",
     "LeaseState",
@@ -95,6 +99,7 @@ class DeploymentRecord:
     manifest: str | None = None  # the manifests it was deployed with, joined by os.pathsep
     versions: tuple[DeploymentVersion, ...] = ()
     latest_version: int = 0  # the newest version, whichever one this record shows
+    deployed_at: float = 0.0  # when the workflow was last deployed (made active)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,25 @@ class LeaseState:
 
     still_owner: bool  # False: another host took the run over (the lease had expired)
     cancel_requested: bool  # someone asked (from any process) to cancel the run
+
+
+@dataclass(slots=True)
+class ClaimedRun:
+    """A run just claimed, with what continuing it needs, read in the claim's transaction."""
+
+    record: RunRecord
+    nodes: dict[str, NodeResult]  # as load_nodes gives them
+    last_seq: int  # the sequence number of the run's last event (0: none)
+    # Equal for equal stored documents (SQLite: the document's JSON text): a host keys its
+    # compiled plans on it instead of parsing the document again.
+    document_key: str
+    # Set when the node rows cannot be read: the run is claimed all the same, and cannot go on.
+    unreadable: StoreError | None = None
+
+
+# What a claim checks first, inside its transaction: the run's status and what it waits for
+# (its pause). What the check raises is raised by the claim, which then changes nothing.
+ClaimCheck = Callable[[RunStatus, dict[str, Any] | None], None]
 
 
 @runtime_checkable
@@ -290,4 +314,25 @@ class RunStore(Protocol):
         self, workflow_id: str, trigger_key: str, due_at: float, run_id: str
     ) -> None:
         """Note the run a claimed fire started."""
+        ...
+
+    # Continuing a run (resume, retry, takeover) in one call: one transaction, one round trip.
+
+    def claim_and_load(
+        self,
+        run_id: str,
+        owner: Owner,
+        lease_seconds: float,
+        *,
+        statuses: tuple[RunStatus, ...],
+        check: ClaimCheck | None = None,
+    ) -> ClaimedRun:
+        """:meth:`claim_run`, reading in the same transaction what continuing the run needs:
+        its node rows (as :meth:`load_nodes`) and the sequence number of its last event.
+
+        ``check(status, pause)`` runs first, before the claim's own checks; what it raises is
+        raised here and the run stays as it was. Node rows that cannot be read do not undo the
+        claim: they are reported in ``unreadable``. Raises ``RunNotFoundError`` or
+        ``RunStateError`` like :meth:`claim_run`.
+        """
         ...

@@ -83,9 +83,11 @@ class Sink(Protocol):
 
     ``open``, ``write``, ``maintain`` and ``close`` run on the writer thread; ``try_write`` on
     the event loop's thread, never at the same time as ``write``. ``encode`` runs on the writer
-    thread too, except for the kinds in ``early``, which are encoded on the caller's thread when
-    queued (small, frequent records: encoding them in the writer thread makes the event loop
-    wait for the GIL, which costs more than the encoding).
+    thread too, except for the kinds in ``early`` and the records queued with ``early=True``,
+    which are encoded on the caller's thread when queued (small, frequent records: encoding
+    them in the writer thread makes the event loop wait for the GIL, which costs more than the
+    encoding, and a batch holding a record not encoded yet is committed by the thread, not on
+    the loop).
     """
 
     @property
@@ -128,6 +130,16 @@ class Sink(Protocol):
     def close(self) -> None:
         """Disconnect; idempotent."""
         ...
+
+
+class _Raw:
+    """A queued record not encoded yet (the writer thread encodes it)."""
+
+    __slots__ = ("kind", "values")
+
+    def __init__(self, kind: str, values: tuple[Any, ...]) -> None:
+        self.kind = kind
+        self.values = values
 
 
 class _Waiter:
@@ -179,18 +191,22 @@ class BatchWriter:
         """True once something was queued."""
         return self._thread is not None
 
-    def put(self, kind: str, values: tuple[Any, ...]) -> None:
-        """Queue one record; never blocks."""
+    def put(self, kind: str, values: tuple[Any, ...], *, early: bool = False) -> None:
+        """Queue one record; never blocks. ``early``: encode it now whatever its kind (a small
+        record, which a commit on the loop may then take)."""
         if self._thread is None:
             self._start()
-        if kind in self._early:
+        entry: object
+        if early or kind in self._early:
             try:
-                values = self._encode(kind, values)
+                entry = (kind, self._encode(kind, values))
             except _ENCODE_ERRORS as exc:
                 self._keep(self._encode_error(values, exc))
                 return
+        else:
+            entry = _Raw(kind, values)
         with self._mutex:
-            self._items.append((kind, values))
+            self._items.append(entry)
             if self._signalled:
                 return
             self._signalled = True
@@ -277,7 +293,7 @@ class BatchWriter:
         for entry in taken:
             if isinstance(entry, _Waiter):
                 waiters.append(entry)
-            elif entry is _STOP or entry[0] not in self._early:  # type: ignore[index]
+            elif entry is _STOP or isinstance(entry, _Raw):
                 return False  # large records are encoded in the thread, off the loop
             else:
                 records.append(entry)  # type: ignore[arg-type]
@@ -387,23 +403,19 @@ class BatchWriter:
         stop = False
         waiters: list[_Waiter] = []
         records: list[Record] = []
-        early, encode = self._early, self._encode
+        encode = self._encode
         for entry in batch:
             if entry is _STOP:
                 stop = True
             elif isinstance(entry, _Waiter):
                 waiters.append(entry)
+            elif isinstance(entry, _Raw):
+                try:
+                    records.append((entry.kind, encode(entry.kind, entry.values)))
+                except _ENCODE_ERRORS as exc:
+                    self._keep(self._encode_error(entry.values, exc))
             else:
-                kind: str
-                values: tuple[Any, ...]
-                kind, values = entry  # type: ignore[misc]
-                if kind not in early:
-                    try:
-                        values = encode(kind, values)
-                    except _ENCODE_ERRORS as exc:
-                        self._keep(self._encode_error(values, exc))
-                        continue
-                records.append((kind, values))
+                records.append(entry)  # type: ignore[arg-type]
         try:
             if records:
                 if not opened:

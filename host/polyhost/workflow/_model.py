@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from ._triggers import Trigger
+from ._triggers import MAX_TRIGGERS, Trigger
 from ._units import parse_duration
 
 __all__ = [
@@ -122,6 +122,7 @@ class Workflow(_Strict):
     outputs: dict[str, Any] | None = None
     triggers: list[Trigger] = Field(
         default_factory=list,
+        max_length=MAX_TRIGGERS,
         description="what starts the workflow once deployed: schedules and webhooks",
     )
     # Not part of the document: the manifests ``Host.load`` read with it, which travel with

@@ -19,6 +19,7 @@ import sys
 from typing import Any, Final
 
 from ..._errors import RunStateError
+from ...events._events import EventType
 from ...events._result import NodeStatus, RunStatus
 from .._base import LeaseState, Owner
 
@@ -192,4 +193,22 @@ def _mark_cancelled(conn: sqlite3.Connection, run_id: str, now: float) -> None:
     conn.execute(
         "UPDATE node_results SET status = ? WHERE run_id = ? AND status = ?",
         (NodeStatus.CANCELLED.value, run_id, NodeStatus.PAUSED.value),
+    )
+    # The run's event log ends as a cancelled run's does, so that streams of it close.
+    last = conn.execute("SELECT MAX(seq) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0]
+    started = conn.execute("SELECT started_at FROM runs WHERE run_id = ?", (run_id,)).fetchone()[0]
+    data = {
+        "status": RunStatus.CANCELLED.value,
+        "duration_ms": round((now - started) * 1000, 3) if started else 0.0,
+        "error": CANCELLED_ERROR,
+    }
+    conn.execute(
+        "INSERT INTO events (run_id, seq, type, ts, node, data) VALUES (?, ?, ?, ?, NULL, ?)",
+        (
+            run_id,
+            (last or 0) + 1,
+            EventType.RUN_CANCELLED.value,
+            now,
+            json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        ),
     )

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -26,9 +26,17 @@ from ..._errors import AmbiguousRunIdError, RunNotFoundError, StoreError
 from ...events._events import Event, EventType
 from ...events._result import NodeResult, NodeStatus, RunResult, RunStatus
 from .. import _writer
-from .._base import LeaseState, Owner, RunRecord, RunSummary
+from .._base import (
+    ClaimCheck,
+    ClaimedRun,
+    DeploymentRecord,
+    LeaseState,
+    Owner,
+    RunRecord,
+    RunSummary,
+)
 from .._writer import BatchWriter
-from . import _control
+from . import _control, _deployments
 from ._schema import migrate
 from ._writes import SQLiteSink
 
@@ -36,10 +44,13 @@ __all__ = ["DB_FILE_NAME", "SQLiteStore"]
 
 DB_FILE_NAME: Final = "polyhost.db"
 _BUSY_TIMEOUT_S: Final = 10.0
+# Runs of at most this many nodes have their start and end records encoded on the loop.
+_EARLY_RUN_NODES: Final = 64
 
 _RUN_COLUMNS: Final = (
     "run_id, workflow_id, status, inputs, document, source, manifest, parent_run_id, "
-    "started_at, finished_at, duration_ms, outputs, error, result, pause"
+    "started_at, finished_at, duration_ms, outputs, error, result, pause, workflow_version, "
+    "trigger"
 )
 _NODE_COLUMNS: Final = (
     "node_id, status, attempts, output, error, started_at, duration_ms, ports, settled_seq, reason"
@@ -54,6 +65,8 @@ _KNOWN_NODE_ROWS: Final = (
     f"SELECT {_NODE_COLUMNS} FROM node_results "  # noqa: S608 (constants)
     f"WHERE run_id = ?1 AND {_KNOWN} ORDER BY rowid"
 )
+_STATUS_AND_PAUSE: Final = "SELECT status, pause FROM runs WHERE run_id = ?"
+_LAST_SEQ: Final = "SELECT max(seq) FROM events WHERE run_id = ?"
 _EVENTS_AFTER: Final = (
     "SELECT seq, type, ts, node, data FROM events "  # noqa: S608 (constants)
     f"WHERE run_id = ?1 AND seq > ?2 AND {_KNOWN} ORDER BY seq LIMIT ?3"
@@ -129,7 +142,9 @@ class SQLiteStore:
 
     def record_run_started(self, record: RunRecord) -> None:
         """Queue the run's row (an upsert: a resumed run is started again)."""
-        self._put(_writer.RUN_STARTED, _writer.run_started_record(record))
+        # Where the run came from goes last (see _writes._RUN_STARTED); a run keeps it.
+        values = (*_writer.run_started_record(record), record.workflow_version, record.trigger)
+        self._put(_writer.RUN_STARTED, values, early=_few(record.document.get("nodes")))
 
     def record_event(self, event: Event) -> None:
         """Queue one event."""
@@ -144,7 +159,7 @@ class SQLiteStore:
 
         Node rows are not rewritten here: the engine records every node as its status changes.
         """
-        self._put(_writer.RUN_ENDED, _writer.run_ended_record(result))
+        self._put(_writer.RUN_ENDED, _writer.run_ended_record(result), early=_few(result.nodes))
 
     def record_pause(self, run_id: str, pause: dict[str, Any], wake_at: float | None) -> None:
         """Queue what a paused run waits for and when its timer falls due (``None``: no timer)."""
@@ -183,6 +198,46 @@ class SQLiteStore:
             )
             return _record_of(self._run_row(conn, full_id))
 
+    def claim_and_load(
+        self,
+        run_id: str,
+        owner: Owner,
+        lease_seconds: float,
+        *,
+        statuses: tuple[RunStatus, ...],
+        check: ClaimCheck | None = None,
+    ) -> ClaimedRun:
+        """:meth:`claim_run` and what continuing the run needs, in one transaction.
+
+        ``check(status, pause)`` runs first; what it raises rolls the transaction back. Node
+        rows that cannot be decoded leave the claim made and are reported in ``unreadable``.
+        """
+        with self._controlling() as conn:
+            full_id = self._resolve(conn, run_id)
+            if check is not None:
+                status, pause = conn.execute(_STATUS_AND_PAUSE, (full_id,)).fetchone()
+                check(RunStatus(status), _loads(pause))
+            _control.claim(
+                conn,
+                full_id,
+                owner,
+                lease_seconds=lease_seconds,
+                statuses=statuses,
+                now=time.time(),
+            )
+            row = self._run_row(conn, full_id)
+            record = _record_of(row)
+            node_rows = conn.execute(_NODE_ROWS, (full_id,)).fetchall()
+            last_seq = conn.execute(_LAST_SEQ, (full_id,)).fetchone()[0] or 0
+        claimed = ClaimedRun(record, {}, last_seq, document_key=row["document"])
+        try:
+            claimed.nodes = {node[0]: _node_of(node) for node in node_rows}
+        except (ValueError, TypeError) as exc:
+            claimed.unreadable = StoreError(
+                f"{self.path}: run {full_id} has node results this polyhost cannot read: {exc}"
+            )
+        return claimed
+
     def renew_lease(self, run_id: str, owner: Owner, lease_seconds: float) -> LeaseState:
         """Extend ``owner``'s lease when it still holds the run; report a requested cancel.
 
@@ -209,6 +264,53 @@ class SQLiteStore:
         expired (``lease_expires_at < now``), oldest first."""
         with self._reading() as conn:
             return _control.due(conn, now)
+
+    # -- deployed workflows and schedule fires (synchronous; see ._deployments) ------------
+
+    def deploy(
+        self, workflow_id: str, document: str, hash: str, *, manifest: str | None = None
+    ) -> tuple[int, bool]:
+        """Keep ``document`` as the next version of ``workflow_id`` unless the latest version
+        has the same ``hash``; the workflow is active afterwards. Returns ``(version,
+        created)``."""
+        with self._controlling() as conn:
+            return _deployments.deploy(
+                conn, workflow_id, document, hash, manifest=manifest, now=time.time()
+            )
+
+    def list_deployments(self, *, include_undeployed: bool = False) -> list[DeploymentRecord]:
+        """The latest version of every deployed workflow, by id, without documents."""
+        with self._reading() as conn:
+            return _deployments.list_deployments(conn, include_undeployed=include_undeployed)
+
+    def get_deployment(self, workflow_id: str, version: int | None = None) -> DeploymentRecord:
+        """One version (the latest by default) with its document and every version listed.
+
+        Raises ``WorkflowNotFoundError``.
+        """
+        with self._reading() as conn:
+            return _deployments.get_deployment(conn, workflow_id, version)
+
+    def undeploy(self, workflow_id: str) -> bool:
+        """Mark the workflow undeployed (its versions stay); False when it was not deployed."""
+        with self._controlling() as conn:
+            return _deployments.undeploy(conn, workflow_id, time.time())
+
+    def claim_fire(
+        self, workflow_id: str, trigger_key: str, due_at: float, *, version: int | None = None
+    ) -> bool:
+        """Claim a schedule's due time (to the second); True for the one claimer that won."""
+        with self._controlling() as conn:
+            return _deployments.claim_fire(
+                conn, workflow_id, trigger_key, round(due_at), version=version, now=time.time()
+            )
+
+    def record_fire_run(
+        self, workflow_id: str, trigger_key: str, due_at: float, run_id: str
+    ) -> None:
+        """Note the run a claimed fire started."""
+        with self._controlling() as conn:
+            _deployments.record_fire_run(conn, workflow_id, trigger_key, round(due_at), run_id)
 
     async def flush(self) -> None:
         """Wait, without blocking the loop, until everything queued so far is committed.
@@ -244,10 +346,10 @@ class SQLiteStore:
         """True once :meth:`close` ran."""
         return self._closed
 
-    def _put(self, kind: str, values: tuple[Any, ...]) -> None:
+    def _put(self, kind: str, values: tuple[Any, ...], *, early: bool = False) -> None:
         if self._closed:
             raise StoreError(f"{self.path}: the store is closed")
-        self._writer.put(kind, values)
+        self._writer.put(kind, values, early=early)
 
     def _raise_pending(self) -> None:
         error = self._writer.take_error()
@@ -292,7 +394,10 @@ class SQLiteStore:
             clauses.append("(started_at < ? OR (started_at = ? AND run_id < ?))")
             params.extend((before[0], before[0], before[1]))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        columns = "run_id, workflow_id, status, started_at, finished_at, duration_ms, error"
+        columns = (
+            "run_id, workflow_id, status, started_at, finished_at, duration_ms, error, "
+            "workflow_version, trigger"
+        )
         order = "ORDER BY started_at DESC, run_id DESC LIMIT ?"
         sql = f"SELECT {columns} FROM runs {where} {order}"  # noqa: S608 (clauses are fixed text)
         params.append(limit if limit > 0 else -1)
@@ -309,6 +414,8 @@ class SQLiteStore:
                 duration_ms=row[5],
                 error=_loads(row[6]),
                 counts=counts.get(row[0], {}),
+                workflow_version=row[7],
+                trigger=row[8],
             )
             for row in rows
         ]
@@ -433,7 +540,7 @@ class SQLiteStore:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise RunNotFoundError(f"no run with id {run_id!r} in {self.path}")
+            raise RunNotFoundError(f"no run with id {run_id!r} in {self.path}", run_id=run_id)
         raise AmbiguousRunIdError(run_id, matches[:3], more=len(matches) > 3)
 
     @contextmanager
@@ -497,6 +604,13 @@ class SQLiteStore:
         return conn
 
 
+def _few(nodes: Any) -> bool:
+    """Whether a run of these nodes is small enough to encode its start and end on the loop:
+    a run's end waits for its commit, which the loop makes at once when every record of the
+    batch is encoded; encoding a large run's records there would hold the loop instead."""
+    return isinstance(nodes, Sized) and len(nodes) <= _EARLY_RUN_NODES
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -526,6 +640,8 @@ def _record_of(row: dict[str, Any]) -> RunRecord:
         manifest=row["manifest"],
         started_at=row["started_at"],
         parent_run_id=row["parent_run_id"],
+        workflow_version=row["workflow_version"],
+        trigger=row["trigger"],
     )
 
 

@@ -35,11 +35,12 @@ _BUSY_RETRIES: Final = 3
 _BUSY_TIMEOUT_S: Final = 10.0
 
 # A resumed run is started again: it keeps its first started_at (the history does not reorder
-# it) and loses the result of its pause.
+# it), where it came from (workflow_version, trigger), and loses the result of its pause.
 _RUN_STARTED: Final = """
 INSERT INTO runs (run_id, workflow_id, status, inputs, document, source, manifest,
-                  parent_run_id, started_at, owner_id, owner_host, owner_pid, lease_expires_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  parent_run_id, started_at, owner_id, owner_host, owner_pid, lease_expires_at,
+                  workflow_version, trigger)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (run_id) DO UPDATE SET
     owner_id = coalesce(excluded.owner_id, runs.owner_id),
     owner_host = coalesce(excluded.owner_host, runs.owner_host),
@@ -119,7 +120,7 @@ _Segment = tuple[str, list[tuple[Any, ...]]]
 class SQLiteSink:
     """Commits the writer's batches to one SQLite file through a connection of its own."""
 
-    early: Final = frozenset({NODE_SETTLED, EVENT})
+    early: Final = frozenset({NODE_SETTLED, EVENT, RUN_PAUSED, RUN_RELEASED})
 
     def __init__(self, path: Path, connect: Callable[[float], sqlite3.Connection]) -> None:
         """``connect(busy_timeout)`` opens a connection to the database."""
@@ -127,6 +128,8 @@ class SQLiteSink:
         self._connect = connect
         self._conn: sqlite3.Connection | None = None
         self._now: sqlite3.Connection | None = None  # try_write's, on the loop's thread
+        # Reused by every commit: a cursor per statement costs about as much as a small row.
+        self._now_cursor: sqlite3.Cursor | None = None
         self._now_failed = False
 
     def encode(self, kind: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -142,26 +145,27 @@ class SQLiteSink:
         for conn in (self._conn, self._now):
             if conn is not None:
                 conn.close()
-        self._conn = self._now = None
+        self._conn = self._now = self._now_cursor = None
 
     def try_write(self, records: list[Record]) -> bool:
         """Commit ``records`` at once if no other connection holds the write lock."""
-        conn = self._now
-        if conn is None:
+        conn, cursor = self._now, self._now_cursor
+        if conn is None or cursor is None:
             if self._now_failed:
                 return False
             try:
                 conn = self._now = self._connect(0.0)
                 # Checkpoints write the database file and fsync it: maintain(), in the thread.
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
+                cursor = self._now_cursor = conn.cursor()
             except (StoreError, sqlite3.Error):
                 self._now_failed = True
                 return False
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            cursor.execute("BEGIN IMMEDIATE")
             for sql, rows in _segments(records):
-                conn.executemany(sql, rows)
-            conn.execute("COMMIT")
+                cursor.executemany(sql, rows)
+            cursor.execute("COMMIT")
         except (sqlite3.Error, ValueError):
             # Busy, or a row the database refuses: the thread commits the batch and sorts it out.
             if conn.in_transaction:
@@ -270,9 +274,29 @@ def _jsonable(value: Any) -> Any:
 
 
 # One encoder for every row: json.dumps with options builds a new encoder on each call.
-_ENCODE: Final = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), default=_jsonable
-).encode
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_jsonable)``.
+
+    One C encoder serves every row: ``json.dumps`` with options builds a new encoder per call
+    and ``JSONEncoder.encode`` a new C encoder per call, which cost more than a small row's
+    encoding. It keeps no circular-reference markers, so a value that contains itself raises
+    ``RecursionError`` (a value the store refuses, like any other that is not JSON).
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in the type stubs
+    if make is None:  # no C accelerator: the pure-Python encoder
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_jsonable).encode
+    encode = make(
+        None, _jsonable, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    join = "".join
+
+    def dumps(value: Any) -> str:
+        return join(encode(value, 0))
+
+    return dumps
+
+
+_ENCODE: Final = _encoder()
 
 
 def _text(value: Any) -> str:

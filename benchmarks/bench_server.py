@@ -1,0 +1,298 @@
+"""The HTTP server against the host it serves, in one run. Prints one JSON object.
+
+- ``runs``: "start a 3-node run and wait for its result" through the API (a deployed workflow,
+  ``POST /workflows/{id}/runs`` with ``wait``) against ``Host.run`` in-process (the floor), one
+  client at a time (latency) and 32 at once (runs per second, p50/p99).
+- ``sse``: delivery latency of the event stream, from the event's timestamp on the server to
+  its arrival at a client, with 100 subscribers (one per run, 100 runs at once).
+- ``framework``: the same JSON answer from a bare Starlette route and a FastAPI route under
+  uvicorn with httptools: what FastAPI costs per request (why it was chosen: docs/server.md).
+
+The server is a real ``polyhost serve`` process; clients are httpx on the same machine, so
+they share its two cores with the server (figures are for the pair).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from polyhost import Host, HostConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+POLYHOST = Path(sys.executable).parent / "polyhost"
+CLIENTS = 32
+RUNS = 2000
+SEQUENTIAL = 300
+SUBSCRIBERS = 100
+
+
+def three_nodes() -> dict[str, Any]:
+    nodes = [{"id": f"n{i}", "type": "core.transform", "with": {"value": i}} for i in range(3)]
+    edges = [{"from": "n0", "to": "n1"}, {"from": "n1", "to": "n2"}]
+    return {"version": 1, "id": "three", "nodes": nodes, "edges": edges}
+
+
+def ticking(ticks: int) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "id": "ticking",
+        "nodes": [
+            {"id": "settle", "type": "core.wait", "with": {"duration": "1s"}},
+            {
+                "id": "each",
+                "type": "core.loop",
+                "with": {"count": ticks},
+                "body": {"nodes": [{"id": "t", "type": "core.wait", "with": {"duration": "20ms"}}]},
+            },
+        ],
+        "edges": [{"from": "settle", "to": "each"}],
+    }
+
+
+def quantiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3),
+    }
+
+
+async def concurrently(
+    count: int, clients: int, one: Callable[[], Awaitable[float]]
+) -> dict[str, Any]:
+    """``count`` calls of ``one`` by ``clients`` workers: throughput and latency."""
+    latencies: list[float] = []
+    remaining = count
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            latencies.append(await one())
+
+    began = time.perf_counter()
+    async with anyio.create_task_group() as tasks:
+        for _ in range(clients):
+            tasks.start_soon(worker)
+    elapsed = time.perf_counter() - began
+    return {"runs_per_s": round(count / elapsed, 1), **quantiles(latencies)}
+
+
+def start_server(home: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "POLYHOST_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env.pop("POLYHOST_API_TOKENS", None)
+    proc = subprocess.Popen(
+        [str(POLYHOST), "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = re.search(r"serving (http://\S+?:\d+)", line)
+        if match:
+            return proc, match.group(1)
+    raise RuntimeError("the server did not start")
+
+
+async def floor(home: Path) -> dict[str, Any]:
+    async with Host(HostConfig(home=home, concurrency=256)) as host:
+        compiled = host.compile(host.parse(three_nodes()))
+
+        async def one() -> float:
+            began = time.perf_counter()
+            result = await host.run(compiled, {})
+            assert result.ok, result.error
+            return time.perf_counter() - began
+
+        for _ in range(50):
+            await one()
+        sequential = [await one() for _ in range(SEQUENTIAL)]
+        return {
+            "sequential": quantiles(sequential),
+            "concurrent": await concurrently(RUNS, CLIENTS, one),
+        }
+
+
+async def through_api(url: str) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=CLIENTS * 2, max_keepalive_connections=CLIENTS * 2)
+    async with httpx.AsyncClient(base_url=f"{url}/api/v1", timeout=60, limits=limits) as client:
+        deployed = await client.put("/workflows/three", json=three_nodes())
+        assert deployed.status_code in (200, 201), deployed.text
+
+        async def one() -> float:
+            began = time.perf_counter()
+            answer = await client.post("/workflows/three/runs", json={"wait": 30})
+            elapsed = time.perf_counter() - began
+            assert answer.status_code == 200 and answer.json()["status"] == "completed", answer.text
+            return elapsed
+
+        for _ in range(50):
+            await one()
+        sequential = [await one() for _ in range(SEQUENTIAL)]
+        return {
+            "sequential": quantiles(sequential),
+            "concurrent": await concurrently(RUNS, CLIENTS, one),
+        }
+
+
+async def sse_latency(url: str) -> dict[str, Any]:
+    latencies: list[float] = []
+    events = 0
+    limits = httpx.Limits(
+        max_connections=SUBSCRIBERS * 2, max_keepalive_connections=SUBSCRIBERS * 2
+    )
+    async with httpx.AsyncClient(base_url=f"{url}/api/v1", timeout=120, limits=limits) as client:
+
+        async def subscriber() -> None:
+            nonlocal events
+            answer = await client.post("/runs", json={"workflow": ticking(20)})
+            run_id = answer.json()["execution_id"]
+            async with client.stream("GET", f"/runs/{run_id}/stream") as response:
+                data = None
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        data = line[6:]
+                    elif line == "" and data is not None:
+                        received = time.time()
+                        event = json.loads(data)
+                        events += 1
+                        if event["seq"] > 2:  # after the subscription: live, not replayed
+                            latencies.append(received - event["ts"])
+                        data = None
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(SUBSCRIBERS):
+                tasks.start_soon(subscriber)
+    return {"subscribers": SUBSCRIBERS, "events": events, **quantiles(latencies)}
+
+
+APPS = textwrap.dedent(
+    """
+    import sys
+    from fastapi import FastAPI
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def health(request):
+        return JSONResponse({"status": "ok", "version": "0"})
+
+    fast = FastAPI()
+
+    @fast.get("/health")
+    async def fast_health():
+        return JSONResponse({"status": "ok", "version": "0"})
+
+    bare = Starlette(routes=[Route("/health", health)])
+    """
+)
+
+
+async def framework(tmp: Path) -> dict[str, Any]:
+    (tmp / "apps.py").write_text(APPS)
+    figures: dict[str, Any] = {}
+    for name in ("bare", "fast"):
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                f"apps:{name}",
+                "--port",
+                "0",
+                "--http",
+                "httptools",
+                "--loop",
+                "uvloop",
+                "--no-access-log",
+                "--log-level",
+                "info",
+            ],
+            cwd=tmp,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stderr is not None
+        url = None
+        for line in proc.stderr:
+            match = re.search(r"(http://\S+:\d+)", line)
+            if match:
+                url = match.group(1)
+                break
+        assert url is not None
+        try:
+            limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+            async with httpx.AsyncClient(base_url=url, limits=limits) as client:
+
+                async def one(client: httpx.AsyncClient = client) -> float:
+                    began = time.perf_counter()
+                    assert (await client.get("/health")).status_code == 200
+                    return time.perf_counter() - began
+
+                await concurrently(500, CLIENTS, one)
+                result = await concurrently(5000, CLIENTS, one)
+                figures["starlette" if name == "bare" else "fastapi"] = {
+                    "requests_per_s": result["runs_per_s"],
+                    "p50_ms": result["p50_ms"],
+                }
+        finally:
+            proc.terminate()
+            proc.wait()
+            proc.stderr.close()
+    figures["fastapi_vs_starlette_throughput"] = round(
+        figures["fastapi"]["requests_per_s"] / figures["starlette"]["requests_per_s"], 3
+    )
+    return figures
+
+
+async def main() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        floor_figures = await floor(tmp / "floor")
+        proc, url = start_server(tmp / "server")
+        try:
+            api = await through_api(url)
+            sse = await sse_latency(url)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+            assert proc.stdout is not None
+            proc.stdout.close()
+        frameworks = await framework(tmp)
+    return {
+        "benchmark": "server",
+        "runs": {
+            "workflow": "3-node chain, deployed, POST /workflows/{id}/runs with wait",
+            "clients": CLIENTS,
+            "floor_host_run": floor_figures,
+            "api": api,
+            "api_overhead_p50_ms_sequential": round(
+                api["sequential"]["p50_ms"] - floor_figures["sequential"]["p50_ms"], 3
+            ),
+            "api_vs_floor_throughput": round(
+                api["concurrent"]["runs_per_s"] / floor_figures["concurrent"]["runs_per_s"], 3
+            ),
+        },
+        "sse": sse,
+        "framework": frameworks,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(anyio.run(main, backend_options={"use_uvloop": True}), indent=2))
