@@ -26,7 +26,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -195,30 +195,46 @@ async def through_api(url: str) -> dict[str, Any]:
     return {"sequential": quantiles(sequential), "concurrent": concurrent}
 
 
+async def sse_lines(url: str, path: str) -> AsyncIterator[bytes]:
+    """The lines of an SSE body (chunked transfer encoding) read off a raw socket."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nhost: {host}\r\naccept: text/event-stream\r\n\r\n".encode()
+    )
+    try:
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            pass  # the status line and headers
+        pending = b""
+        while True:
+            size = int((await reader.readline()).strip() or b"0", 16)
+            if size == 0:
+                return
+            pending += await reader.readexactly(size)
+            await reader.readexactly(2)  # the chunk's CRLF
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line
+    finally:
+        writer.close()
+
+
 async def sse_latency(url: str) -> dict[str, Any]:
     latencies: list[float] = []
     events = 0
-    limits = httpx.Limits(
-        max_connections=SUBSCRIBERS * 2, max_keepalive_connections=SUBSCRIBERS * 2
-    )
-    async with httpx.AsyncClient(base_url=f"{url}/api/v1", timeout=120, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=f"{url}/api/v1", timeout=120) as client:
 
         async def subscriber() -> None:
             nonlocal events
             answer = await client.post("/runs", json={"workflow": ticking(20, "100ms")})
             run_id = answer.json()["execution_id"]
-            async with client.stream("GET", f"/runs/{run_id}/stream") as response:
-                data = None
-                async for line in response.aiter_lines():
-                    if line.startswith("data: "):
-                        data = line[6:]
-                    elif line == "" and data is not None:
-                        received = time.time()
-                        event = json.loads(data)
-                        events += 1
-                        if event["seq"] > 2:  # after the subscription: live, not replayed
-                            latencies.append(received - event["ts"])
-                        data = None
+            async for line in sse_lines(url, f"/api/v1/runs/{run_id}/stream"):
+                if line.startswith(b"data: "):
+                    received = time.time()
+                    event = json.loads(line[6:])
+                    events += 1
+                    if event["seq"] > 2:  # after the subscription: live, not replayed
+                        latencies.append(received - event["ts"])
 
         async with anyio.create_task_group() as tasks:
             for _ in range(SUBSCRIBERS):

@@ -1,8 +1,9 @@
 """Runs the server starts (API, webhooks, schedules, resume, retry, rerun), in the background.
 
-A request that starts a run is answered once the run is under way and recorded: every check
-that can refuse it (inputs, the run's state, a pause's schema) has passed, and a client that
-asks for the run next finds it. The run itself goes on in the server's task group, whatever
+A request that starts a run is answered once the run is under way: every check that can refuse
+it (inputs, the run's state, a pause's schema) has passed; an answer that does not carry the
+run's result also waits for its record to be committed, so that a client that asks for the run
+next finds it. The run itself goes on in the server's task group, whatever
 the client does.
 """
 
@@ -91,10 +92,14 @@ class Launcher:
             if started.error is not None:
                 raise started.error
             raise PolyhostError("the run ended before it began")  # pragma: no cover
+        return started
+
+    async def recorded(self) -> None:
+        """Commit what the runs started so far have queued, so that a client that asks for
+        one next finds it (an answer that waits for the result needs no such commit)."""
         store = self._host.store
         if store is not None:
             await store.flush()
-        return started
 
 
 def _describe(exc: BaseException) -> str:

@@ -62,7 +62,10 @@ async def start_run(
 
 async def answer_started(state: ServerState, started: Started, wait: float | bool) -> Response:
     """202 with the run's id, or with ``wait``, 200 and its result once it ends or pauses."""
-    if wait is not False and wait > 0 and await started.wait(min(float(wait), _MAX_WAIT)):
+    settled = wait is not False and wait > 0 and await started.wait(min(float(wait), _MAX_WAIT))
+    # Once a run has ended its records are committed already: this costs nothing then.
+    await state.require_launcher().recorded()
+    if settled:
         if started.result is not None:
             return JSONResponse(started.result.to_dict())
         return JSONResponse((await state.result(started.run_id)).to_dict())
@@ -207,7 +210,9 @@ async def resume_run(request: Request, run_id: str) -> Response:
     async def drive(on_event: Callable[[Event], None]) -> RunResult:
         return await host.resume(full_id, body.inputs, on_event=on_event)
 
-    await state.require_launcher().start(drive)
+    launcher = state.require_launcher()
+    await launcher.start(drive)
+    await launcher.recorded()
     return JSONResponse((await summary_of(state, full_id)).model_dump())
 
 
@@ -230,7 +235,9 @@ async def retry_run(request: Request, run_id: str) -> Response:
     async def drive(on_event: Callable[[Event], None]) -> RunResult:
         return await host.retry(full_id, on_event=on_event)
 
-    await state.require_launcher().start(drive)
+    launcher = state.require_launcher()
+    await launcher.start(drive)
+    await launcher.recorded()
     return JSONResponse((await summary_of(state, full_id)).model_dump())
 
 
@@ -244,7 +251,9 @@ async def rerun_run(request: Request, run_id: str) -> Response:
     async def drive(on_event: Callable[[Event], None]) -> RunResult:
         return await host.rerun(full_id, on_event=on_event)
 
-    started = await state.require_launcher().start(drive)
+    launcher = state.require_launcher()
+    started = await launcher.start(drive)
+    await launcher.recorded()
     summary = await summary_of(state, started.run_id)
     return JSONResponse(summary.model_dump(), status_code=201)
 

@@ -195,6 +195,7 @@ async def webhook(request: Request, name: str) -> Response:
     started = await start_run(
         state, compiled, inputs, trigger="webhook", workflow_version=deployment.version
     )
+    await state.require_launcher().recorded()
     return JSONResponse({"execution_id": started.run_id}, status_code=202)
 
 
