@@ -6,6 +6,8 @@
 - ``sse``: delivery latency of the event stream, from the event's timestamp on the server to
   its arrival at a client, with 100 subscribers (one per run, 100 runs at once, each emitting
   two events every 100 ms: 2,000 events a second in all).
+- ``sse_run_in_another_process``: the same for a run that a ``polyhost run`` process executes
+  on the server's store (the stream polls the store).
 - ``framework``: the same JSON answer from a bare Starlette route and a FastAPI route under
   uvicorn with httptools: what FastAPI costs per request (why it was chosen: docs/server.md).
 
@@ -242,6 +244,37 @@ async def sse_latency(url: str) -> dict[str, Any]:
     return {"subscribers": SUBSCRIBERS, "events": events, **quantiles(latencies)}
 
 
+async def sse_other_process(url: str, home: Path, tmp: Path) -> dict[str, Any]:
+    """Delivery latency for a run that another process executes on the same store (the
+    stream polls the store)."""
+    flow = tmp / "elsewhere.json"
+    flow.write_text(json.dumps(ticking(40, "100ms")))
+    env = {**os.environ, "POLYHOST_HOME": str(home)}
+    runner = subprocess.Popen(
+        [str(POLYHOST), "run", str(flow), "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    latencies: list[float] = []
+    try:
+        async with httpx.AsyncClient(base_url=f"{url}/api/v1", timeout=30) as client:
+            run_id = None
+            while run_id is None:
+                rows = (await client.get("/runs", params={"workflow": "ticking"})).json()["runs"]
+                mine = [r for r in rows if r["status"] == "running" and r["trigger"] == "manual"]
+                run_id = mine[0]["execution_id"] if mine else None
+                await anyio.sleep(0.02)
+        async for line in sse_lines(url, f"/api/v1/runs/{run_id}/stream"):
+            if line.startswith(b"data: "):
+                event = json.loads(line[6:])
+                if event["seq"] > 2:
+                    latencies.append(time.time() - event["ts"])
+    finally:
+        runner.wait(timeout=60)
+    return {"events": len(latencies), **quantiles(latencies)}
+
+
 APPS = textwrap.dedent(
     """
     import sys
@@ -337,6 +370,7 @@ async def main() -> dict[str, Any]:
         try:
             api = await through_api(url)
             sse = await sse_latency(url)
+            elsewhere = await sse_other_process(url, tmp / "server", tmp)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -358,6 +392,7 @@ async def main() -> dict[str, Any]:
             ),
         },
         "sse": sse,
+        "sse_run_in_another_process": elsewhere,
         "framework": frameworks,
     }
 

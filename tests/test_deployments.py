@@ -300,3 +300,18 @@ def test_a_host_without_a_store_keeps_no_deployments(tmp_path: Path) -> None:
         pytest.raises(RunStateError, match="without a store"),
     ):
         host.deployments.deploy(greeting(), "greet")
+
+
+def test_a_resolved_deployment_is_reused_until_this_host_deploys_again(tmp_path: Path) -> None:
+    with make_host(tmp_path) as host:
+        deployments = host.deployments
+        deployments.deploy(greeting(), "greet")
+        assert deployments.recently_resolved("greet") is None
+        found, plan = deployments.resolve("greet")
+        assert deployments.recently_resolved("greet") == (found, plan)
+        deployments.deploy(greeting("hi"), "greet")
+        assert deployments.recently_resolved("greet") is None
+        newer, _ = deployments.resolve("greet")
+        assert newer.version == 2
+        assert deployments.undeploy("greet")
+        assert deployments.recently_resolved("greet") is None

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -65,6 +66,8 @@ _MAX_MODELS: Final = 1024
 _MAX_PLANS: Final = 128
 
 _log = logging.getLogger("polyhost.deployments")
+# How long a resolved deployment is reused (see Deployments.recently_resolved).
+LATEST_MAX_AGE: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,11 @@ class Deployments:
         self._models: OrderedDict[tuple[str, int], Workflow] = OrderedDict()
         self._plans: OrderedDict[tuple[str, int], CompiledWorkflow] = OrderedDict()
         self._manifests_loaded: set[str] = set()
+        # What `resolve` found lately, by (id, version asked for): a server starting runs of
+        # one workflow hundreds of times a second reads the store once per LATEST_MAX_AGE.
+        self._resolved: dict[
+            tuple[str, int | None], tuple[float, DeployedWorkflow, CompiledWorkflow]
+        ] = {}
 
     # writing -------------------------------------------------------------------------------
 
@@ -242,11 +250,13 @@ class Deployments:
                 _remember(self._models, (deploy_id, version), workflow, _MAX_MODELS)
                 plan = replace(compiled, manifests=tuple(manifests))
                 _remember(self._plans, (deploy_id, version), plan, _MAX_PLANS)
+        self._forget(deploy_id)
         return Deployment(deploy_id, version, digest, created)
 
     def undeploy(self, workflow_id: str) -> bool:
         """Stop the workflow's triggers and hide it from :meth:`list` (its versions and its
         runs stay); False when it is not deployed."""
+        self._forget(workflow_id)
         return self._store().undeploy(workflow_id)
 
     def deploy_folder(self, path: str | Path) -> FolderDeployment:
@@ -335,7 +345,31 @@ class Deployments:
             plan = replace(self._host.compile(workflow), manifests=manifests)
             with self._lock:
                 _remember(self._plans, key, plan, _MAX_PLANS)
-        return _summary(record, workflow), plan
+        summary = _summary(record, workflow)
+        if len(self._resolved) >= _MAX_PLANS:
+            self._resolved.clear()
+        self._resolved[(workflow_id, version)] = (
+            time.monotonic() + LATEST_MAX_AGE,
+            summary,
+            plan,
+        )
+        return summary, plan
+
+    def recently_resolved(
+        self, workflow_id: str, version: int | None = None
+    ) -> tuple[DeployedWorkflow, CompiledWorkflow] | None:
+        """What :meth:`resolve` returned for the same arguments at most ``LATEST_MAX_AGE``
+        seconds ago, without reading the store (None: call :meth:`resolve`). A deploy or
+        undeploy through this object is seen at once; one made by another host on the same
+        store within ``LATEST_MAX_AGE`` seconds."""
+        found = self._resolved.get((workflow_id, version))
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1], found[2]
+
+    def _forget(self, workflow_id: str) -> None:
+        for key in [k for k in self._resolved if k[0] == workflow_id]:
+            self._resolved.pop(key, None)
 
     def find_webhook(self, name: str) -> tuple[DeployedWorkflow, WebhookTrigger] | None:
         """The active deployment with a webhook called ``name``, and that trigger (the

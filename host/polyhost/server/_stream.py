@@ -2,7 +2,7 @@
 
 The stream reads the store after the client's last sequence number, then takes live events from
 the hub while this host executes the run, or polls the store while another host does (a poll
-backs off from ``poll_seconds`` to a second while nothing happens). Each event goes out once,
+backs off from ``poll_seconds`` to half a second while nothing happens). Each event goes out once,
 in ``seq`` order: a live event is sent only when it is the next one, and a gap (events emitted
 before the stream subscribed but not yet committed) or a dropped buffer sends the stream back to
 the store. The stream ends after the event that ends the run (paused runs keep it open).
@@ -26,7 +26,7 @@ __all__ = ["HEARTBEAT", "SHUTDOWN", "encode_event", "event_stream"]
 HEARTBEAT = b": keep-alive\n\n"
 SHUTDOWN = b": server shutting down; reconnect with Last-Event-ID\n\n"
 _PAGE = 1000
-_MAX_POLL = 1.0
+_MAX_POLL = 0.5
 _ENDINGS = frozenset({EventType.RUN_COMPLETED, EventType.RUN_FAILED, EventType.RUN_CANCELLED})
 
 

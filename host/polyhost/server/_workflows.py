@@ -156,7 +156,11 @@ async def run_workflow(
     """Start a run of the latest version (or ``?version=``)."""
     state = state_of(request)
     body = await read_model(request, state.host, StartRunRequest)
-    deployment, compiled = await state.read(state.host.deployments.resolve, workflow_id, version)
+    deployments = state.host.deployments
+    found = deployments.recently_resolved(workflow_id, version)
+    if found is None:
+        found = await state.read(deployments.resolve, workflow_id, version)
+    deployment, compiled = found
     started = await start_run(
         state, compiled, body.inputs, trigger="api", workflow_version=deployment.version
     )
