@@ -103,6 +103,21 @@ def test_health_nodes_and_openapi(server: ServerProcess) -> None:
     assert "StartRunRequest" in schemas
     assert "inputs" in schemas["StartRunRequest"]["properties"]
     assert "RunSummaryModel" in schemas
+    # Answers are typed too: a run's result, its record, what starting one answers.
+    result = paths["/api/v1/runs/{run_id}"]["get"]["responses"]["200"]
+    assert result["content"]["application/json"]["schema"]["$ref"].endswith("/RunResultModel")
+    started = paths["/api/v1/runs"]["post"]["responses"]
+    assert started["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/RunAccepted")
+    assert started["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/Problem")
+    assert set(schemas["RunResultModel"]["properties"]) >= {
+        "execution_id",
+        "status",
+        "outputs",
+        "error",
+        "duration_ms",
+        "nodes",
+        "pause",
+    }
 
 
 def test_compile_reports_diagnostics(server: ServerProcess) -> None:

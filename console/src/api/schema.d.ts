@@ -411,6 +411,22 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * ErrorModel
+         * @description What ended a node or a run: a stable ``code``, a message, where when known.
+         */
+        ErrorModel: {
+            /** Code */
+            code: string;
+            /** Field */
+            field?: string | null;
+            /** Message */
+            message: string;
+            /** Node */
+            node?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** EventList */
         EventList: {
             /** Events */
@@ -454,6 +470,26 @@ export interface components {
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /**
+         * NodeResultModel
+         * @description One node's entry in a run's result.
+         */
+        NodeResultModel: {
+            /**
+             * Attempts
+             * @default 0
+             */
+            attempts: number;
+            /** Duration Ms */
+            duration_ms?: number | null;
+            error?: components["schemas"]["ErrorModel"] | null;
+            /** Output */
+            output?: unknown;
+            /** Status */
+            status: string;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * NodeTypeModel
@@ -536,6 +572,76 @@ export interface components {
             next_cursor?: string | null;
             /** Runs */
             runs: components["schemas"]["RunSummaryModel"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RunRecordModel
+         * @description What a run started with: its document and inputs, where it came from.
+         */
+        RunRecordModel: {
+            /** Document */
+            document: {
+                [key: string]: unknown;
+            };
+            /** Execution Id */
+            execution_id: string;
+            /** Inputs */
+            inputs?: {
+                [key: string]: unknown;
+            };
+            /** Manifests */
+            manifests?: string[];
+            /** Parent Run Id */
+            parent_run_id?: string | null;
+            /** Source */
+            source?: string | null;
+            /** Started At */
+            started_at: number;
+            /** Status */
+            status: string;
+            /**
+             * Trigger
+             * @default manual
+             */
+            trigger: string;
+            /** Workflow Id */
+            workflow_id: string;
+            /** Workflow Version */
+            workflow_version?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RunResultModel
+         * @description A run's result: exactly the object ``polyhost run --json`` prints. ``pause`` says what a
+         *     paused run waits for (``waiting``: node, kind, prompt, schema; ``wake_at``).
+         */
+        RunResultModel: {
+            /**
+             * Duration Ms
+             * @default 0
+             */
+            duration_ms: number;
+            error?: components["schemas"]["ErrorModel"] | null;
+            /** Execution Id */
+            execution_id: string;
+            /** Nodes */
+            nodes?: {
+                [key: string]: components["schemas"]["NodeResultModel"];
+            };
+            /** Outputs */
+            outputs?: {
+                [key: string]: unknown;
+            } | null;
+            /** Pause */
+            pause?: {
+                [key: string]: unknown;
+            } | null;
+            /** Status */
+            status: string;
+            /** Workflow Id */
+            workflow_id: string;
         } & {
             [key: string]: unknown;
         };
@@ -903,13 +1009,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the run's result (with `wait`) */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunAccepted"];
+                    "application/json": components["schemas"]["RunResultModel"];
                 };
             };
             /** @description Successful Response */
@@ -918,7 +1024,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["RunAccepted"];
                 };
             };
             /** @description an error (application/problem+json) */
@@ -988,13 +1094,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the run's result */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["RunResultModel"];
                 };
             };
             /** @description an error (application/problem+json) */
@@ -1174,13 +1280,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the run's record */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["RunRecordModel"];
                 };
             };
             /** @description an error (application/problem+json) */
@@ -1250,22 +1356,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RunSummaryModel"];
-                };
-            };
             /** @description Successful Response */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["RunSummaryModel"];
                 };
             };
             /** @description an error (application/problem+json) */
@@ -1594,12 +1691,14 @@ export interface operations {
                     "application/json": components["schemas"]["Deployed"];
                 };
             };
-            /** @description deployed as a new version */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Deployed"];
+                };
             };
             /** @description an error (application/problem+json) */
             400: {
@@ -1748,13 +1847,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the run's result (with `wait`) */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunAccepted"];
+                    "application/json": components["schemas"]["RunResultModel"];
                 };
             };
             /** @description Successful Response */
@@ -1763,7 +1862,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["RunAccepted"];
                 };
             };
             /** @description an error (application/problem+json) */

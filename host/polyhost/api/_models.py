@@ -18,14 +18,18 @@ __all__ = [
     "CompileResponse",
     "Deployed",
     "DiagnosticModel",
+    "ErrorModel",
     "EventList",
     "EventModel",
     "Health",
+    "NodeResultModel",
     "NodeTypeModel",
     "Problem",
     "ResumeRequest",
     "RunAccepted",
     "RunList",
+    "RunRecordModel",
+    "RunResultModel",
     "RunSummaryModel",
     "StartRunRequest",
     "TriggerModel",
@@ -204,3 +208,52 @@ class EventModel(_Response):
 
 class EventList(_Response):
     events: list[EventModel]
+
+
+class ErrorModel(_Response):
+    """What ended a node or a run: a stable ``code``, a message, where when known."""
+
+    code: str
+    message: str
+    node: str | None = None
+    field: str | None = None
+
+
+class NodeResultModel(_Response):
+    """One node's entry in a run's result."""
+
+    status: str
+    attempts: int = 0
+    output: Any = None
+    error: ErrorModel | None = None
+    duration_ms: float | None = None
+
+
+class RunResultModel(_Response):
+    """A run's result: exactly the object ``polyhost run --json`` prints. ``pause`` says what a
+    paused run waits for (``waiting``: node, kind, prompt, schema; ``wake_at``)."""
+
+    execution_id: str
+    workflow_id: str
+    status: str
+    outputs: dict[str, Any] | None = None
+    error: ErrorModel | None = None
+    duration_ms: float = 0.0
+    nodes: dict[str, NodeResultModel] = Field(default_factory=dict)
+    pause: dict[str, Any] | None = None
+
+
+class RunRecordModel(_Response):
+    """What a run started with: its document and inputs, where it came from."""
+
+    execution_id: str
+    workflow_id: str
+    workflow_version: int | None = None
+    trigger: str = "manual"
+    status: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    document: dict[str, Any]
+    source: str | None = None
+    manifests: list[str] = Field(default_factory=list)
+    started_at: float
+    parent_run_id: str | None = None

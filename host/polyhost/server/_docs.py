@@ -32,14 +32,15 @@ def body_of(model: type[BaseModel], *, yaml: bool = False) -> dict[str, Any]:
 
 
 def answers(
-    model: type[BaseModel] | None, *, extra: dict[int, str] | None = None
+    model: type[BaseModel] | None, *, more: dict[int, type[BaseModel]] | None = None
 ) -> dict[int | str, dict[str, Any]]:
-    """The ``responses`` of an endpoint: its model and the problems it may answer."""
+    """The ``responses`` of an endpoint: its model (200), other successes, and the problems
+    it may answer."""
     responses: dict[int | str, dict[str, Any]] = {}
     if model is not None:
         responses[200] = {"model": model}
-    for status, description in (extra or {}).items():
-        responses.setdefault(status, {})["description"] = description
+    for status, other in (more or {}).items():
+        responses[status] = {"model": other}
     for status in (400, 401, 404, 409, 413, 422):
         responses[status] = _PROBLEM
     return responses

@@ -14,6 +14,8 @@ from ..api import (
     ResumeRequest,
     RunAccepted,
     RunList,
+    RunRecordModel,
+    RunResultModel,
     RunSummaryModel,
 )
 from ..compile._compiled import CompiledWorkflow
@@ -98,7 +100,7 @@ async def summary_of(state: ServerState, run_id: str) -> RunSummaryModel:
     "",
     status_code=202,
     openapi_extra=body_of(AdhocRunRequest),
-    responses=answers(RunAccepted, extra={200: "the run's result (with `wait`)"}),
+    responses=answers(RunResultModel, more={202: RunAccepted}),
     summary="Start an ad-hoc run of the workflow in the body",
 )
 async def create_run(request: Request) -> Response:
@@ -137,7 +139,7 @@ def _summary_from_overview(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-@router.get("/{run_id}", responses=answers(None, extra={200: "the run's result"}))
+@router.get("/{run_id}", responses=answers(RunResultModel))
 async def get_run(request: Request, run_id: str) -> Response:
     """One run's result (an id prefix works when it is unique)."""
     state = state_of(request)
@@ -241,7 +243,9 @@ async def retry_run(request: Request, run_id: str) -> Response:
     return JSONResponse((await summary_of(state, full_id)).model_dump())
 
 
-@router.post("/{run_id}/rerun", status_code=201, responses=answers(RunSummaryModel))
+@router.post(
+    "/{run_id}/rerun", status_code=201, responses=answers(None, more={201: RunSummaryModel})
+)
 async def rerun_run(request: Request, run_id: str) -> Response:
     """Start the run afresh (same document and inputs) as a new run."""
     state = state_of(request)
@@ -258,7 +262,7 @@ async def rerun_run(request: Request, run_id: str) -> Response:
     return JSONResponse(summary.model_dump(), status_code=201)
 
 
-@router.get("/{run_id}/record", responses=answers(None, extra={200: "the run's record"}))
+@router.get("/{run_id}/record", responses=answers(RunRecordModel))
 async def get_record(request: Request, run_id: str) -> Response:
     """What the run started with: its document, inputs, source, manifests, workflow version
     and trigger (the console draws the run's graph from the document)."""

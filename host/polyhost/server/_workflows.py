@@ -18,6 +18,7 @@ from ..api import (
     Health,
     NodeTypeModel,
     RunAccepted,
+    RunResultModel,
     StartRunRequest,
     WebhookAccepted,
     WorkflowDetail,
@@ -89,7 +90,7 @@ def _parse(
             },
         }
     },
-    responses=answers(Deployed, extra={201: "deployed as a new version"}),
+    responses=answers(Deployed, more={201: Deployed}),
 )
 async def deploy(request: Request, workflow_id: str) -> Response:
     """Deploy a document as the next version of ``workflow_id``; an unchanged document keeps
@@ -148,7 +149,7 @@ async def undeploy(request: Request, workflow_id: str) -> Response:
     "/{workflow_id}/runs",
     status_code=202,
     openapi_extra=body_of(StartRunRequest),
-    responses=answers(RunAccepted, extra={200: "the run's result (with `wait`)"}),
+    responses=answers(RunResultModel, more={202: RunAccepted}),
 )
 async def run_workflow(
     request: Request, workflow_id: str, version: Annotated[int | None, Query(ge=1)] = None
