@@ -405,3 +405,15 @@ def test_flushes_from_two_event_loops_at_once(store: RunStore) -> None:
         thread.join(timeout=60)
     assert failures == []
     assert [len(store.events(f"r{i}")) for i in range(2)] == [100, 100]
+
+
+def test_the_change_mark_moves_when_another_store_object_commits(
+    store: RunStore, other: RunStore
+) -> None:
+    store.record_run_started(record("m1"))
+    flush(store)
+    quiet = other.change_mark()
+    assert other.change_mark() == quiet  # nothing committed: the same mark
+    store.record_event(event("m1", 1, EventType.RUN_STARTED))
+    flush(store)
+    assert other.change_mark() != quiet

@@ -70,6 +70,7 @@ def create_app(
                     await _deploy_folder(host, settings)
                 if host.store is not None:
                     tasks.start_soon(_serve_durable, host, settings, on_result, on_error)
+                    tasks.start_soon(_watch_store, state)
                     tasks.start_soon(scheduler.run)
                 try:
                     yield
@@ -117,6 +118,26 @@ async def _serve_durable(
     await host.serve(
         poll_every=settings.poll_every, on_result=on_result or _report, on_error=on_error
     )
+
+
+async def _watch_store(state: ServerState) -> None:
+    """Wake the streams of runs executing on other hosts when the store changes."""
+    store = state.host.store
+    assert store is not None
+    last: object = None
+    while not state.closing:
+        await anyio.sleep(state.settings.watch_seconds)
+        if not state.hub.watching_remote:
+            last = None
+            continue
+        try:
+            mark = store.change_mark()
+        except Exception:  # a store that cannot say: the streams' own polls still run
+            _log.exception("cannot read the store's change mark")
+            return
+        if mark != last:
+            last = mark
+            state.hub.wake_remote()
 
 
 def _report(result: RunResult) -> None:

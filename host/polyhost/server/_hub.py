@@ -22,13 +22,15 @@ __all__ = ["EventHub", "Subscription"]
 class Subscription:
     """One stream's view of one run's live events."""
 
-    __slots__ = ("_wake", "buffer", "capacity", "overflowed", "run_id")
+    __slots__ = ("_wake", "buffer", "capacity", "overflowed", "remote", "run_id")
 
     def __init__(self, run_id: str, capacity: int) -> None:
         self.run_id = run_id
         self.capacity = capacity
         self.buffer: deque[Event] = deque()
         self.overflowed = False
+        # True while the run executes on another host: the store's changes wake the stream.
+        self.remote = False
         self._wake = anyio.Event()
 
     def deliver(self, event: Event) -> None:
@@ -89,6 +91,18 @@ class EventHub:
     @property
     def subscribers(self) -> int:
         return sum(len(s) for s in self._by_run.values())
+
+    @property
+    def watching_remote(self) -> bool:
+        """Whether a stream waits for a run that executes on another host."""
+        return any(s.remote for subs in self._by_run.values() for s in subs)
+
+    def wake_remote(self) -> None:
+        """The store changed: wake the streams of runs executing elsewhere to read it."""
+        for subscriptions in self._by_run.values():
+            for subscription in subscriptions:
+                if subscription.remote:
+                    subscription._wake.set()
 
     def wake_all(self) -> None:
         """Wake every stream (the server is stopping)."""

@@ -31,8 +31,11 @@ class ServerSettings:
     max_body_bytes: int = 16 * 1024 * 1024
     # A comment line on an idle stream, so proxies and clients see it alive.
     heartbeat_seconds: float = 15.0
-    # How often a stream looks at the store for a run that executes on another host.
+    # How often a stream reads the store for a run that executes on another host when nothing
+    # woke it (backing off to half a second), and how often the store's change mark is looked
+    # at (a stat of its files) to wake those streams at once.
     poll_seconds: float = 0.1
+    watch_seconds: float = 0.02
     # Events a stream holds for a client that reads slower than the run emits; past it the
     # stream drops them and reads them back from the store when the client catches up.
     stream_buffer_events: int = 1024

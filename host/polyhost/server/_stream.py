@@ -1,11 +1,12 @@
 """``GET /runs/{id}/stream``: a run's events as server-sent events, replayed then live.
 
 The stream reads the store after the client's last sequence number, then takes live events from
-the hub while this host executes the run, or polls the store while another host does (a poll
-backs off from ``poll_seconds`` to half a second while nothing happens). Each event goes out once,
-in ``seq`` order: a live event is sent only when it is the next one, and a gap (events emitted
-before the stream subscribed but not yet committed) or a dropped buffer sends the stream back to
-the store. The stream ends after the event that ends the run (paused runs keep it open).
+the hub while this host executes the run, or reads the store while another host does: when the
+store's change mark moves (the server looks at it every ``watch_seconds``), and at the latest
+every ``poll_seconds``, backing off to half a second while nothing happens. Each event goes out
+once, in ``seq`` order: a live event is sent only when it is the next one, and a gap (events
+emitted before the stream subscribed but not yet committed) or a dropped buffer sends the stream
+back to the store. The stream ends after the event that ends the run (paused runs keep it open).
 """
 
 from __future__ import annotations
@@ -71,13 +72,14 @@ async def event_stream(
             if stream.from_store:
                 continue
             local = run_id in host.active_runs
+            subscription.remote = not local
             if not closing():
                 await subscription.wait(heartbeat if local else stream.interval)
             if closing():
                 yield SHUTDOWN
                 return
             if not local and not subscription.buffer:
-                stream.poll_again()
+                stream.poll_again()  # woken by a change of the store, or the poll is due
             if time.monotonic() - sent_at >= heartbeat:
                 yield HEARTBEAT
                 sent_at = time.monotonic()

@@ -217,6 +217,12 @@ class RunStore(Protocol):
         """True once :meth:`close` ran."""
         ...
 
+    def change_mark(self) -> object:
+        """A cheap value that changes whenever anything commits to the store, from any process
+        (equal marks: nothing new; a changed one may be a false alarm). Streams of runs that
+        execute elsewhere look at it often instead of querying."""
+        ...
+
     def __enter__(self) -> Self:
         """The store itself; leaving the block closes it."""
         ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import shutil
 import socket
 import sqlite3
@@ -246,6 +247,19 @@ class SQLiteStore:
         with self._controlling() as conn:
             full_id = self._resolve(conn, run_id)
             return _control.renew(conn, full_id, owner, lease_seconds, time.time())
+
+    def change_mark(self) -> object:
+        """The database file's and its write-ahead log's size and modification time: every
+        commit (of any process) appends to the log, and a checkpoint rewrites both."""
+        marks: list[tuple[int, int]] = []
+        for suffix in ("", "-wal"):
+            try:
+                found = os.stat(f"{self.path}{suffix}")
+            except OSError:
+                marks.append((0, 0))
+            else:
+                marks.append((found.st_mtime_ns, found.st_size))
+        return tuple(marks)
 
     def request_cancel(self, run_id: str) -> RunStatus:
         """Cancel a run from any process; returns its status after the request.
