@@ -3,13 +3,14 @@ the launcher of background runs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import anyio.to_thread
 from starlette.requests import Request
 
+from .._errors import RunStateError
 from ..events._result import RunResult
 from ..host._host import Host
 from ._auth import token_ok
@@ -27,11 +28,10 @@ class ServerState:
     hub: EventHub
     launcher: Launcher | None = None
     closing: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def require_launcher(self) -> Launcher:
         if self.launcher is None:  # pragma: no cover (set before the first request)
-            raise RuntimeError("the server is not started")
+            raise RunStateError("the server is not started: it starts runs once its lifespan began")
         return self.launcher
 
     def authorized(self, request: Request) -> bool:
