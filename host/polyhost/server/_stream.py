@@ -98,6 +98,7 @@ class _RunStream:
         self.interval = poll
         self.from_store = True
         self.ended = False
+        self.final_seen = False
 
     async def replay(self) -> AsyncIterator[bytes]:
         """Stored events after the last one sent (one page; ``from_store`` stays set while
@@ -110,9 +111,17 @@ class _RunStream:
         if page.events:
             self.interval = self.poll
         elif run_id not in self.host.active_runs:
-            # Nothing after `after`: a run that has ended has nothing more to send.
+            if self.final_seen:
+                # Read after the run was seen ended, and still nothing: nothing more will come.
+                self.ended = True
+                return
+            # Nothing after `after`: a run that has ended may have nothing more to send. Its
+            # last events may have been committed between the read above and this one, so
+            # the store is read once more before the stream ends.
             result = await anyio.to_thread.run_sync(history.result, run_id)
-            self.ended = result.status.is_final
+            if result.status.is_final:
+                self.final_seen = True
+                self.from_store = True
         for event in page.events:
             yield encode_event(event)
             self.last = event.seq
