@@ -19,8 +19,15 @@ snake_case ``code`` that diagnostics, events and the CLI share::
     │   ├── NodeTimeoutError       the attempt ran past its timeout
     │   ├── NodeOutputError        the output is not JSON-serialisable, or too large
     │   ├── NodeParameterError     resolved parameters break the node type's input schema
-    │   └── HandlerError           the handler raised; the cause is kept
-    │       └── RemoteHandlerError a handler in a worker process raised (its traceback kept)
+    │   ├── HandlerError           the handler raised; the cause is kept
+    │   │   └── RemoteHandlerError a handler in a worker process raised (its traceback kept)
+    │   └── LlmError               an llm.chat node's server or model failed it
+    │       ├── LlmRateLimitedError    429: retryable, after the server's Retry-After
+    │       ├── LlmBadRequestError     a 4xx the server explains (bad model, context too long)
+    │       ├── LlmAuthError           401/403: the key is missing, wrong or not allowed
+    │       ├── LlmUnavailableError    5xx, connection failures, a stream cut short: retryable
+    │       ├── LlmInvalidReplyError   a reply that breaks the protocol or response_format
+    │       └── LlmMaxStepsError       the model still called tools after max_steps
     ├── RuntimeUnavailableError    no adapter for a node type's runtime, or it cannot serve
     │   ├── SidecarStartError      a managed sidecar did not start or became unavailable
     │   ├── SidecarProtocolError   a sidecar speaks another major version, or breaks it
@@ -54,6 +61,13 @@ __all__ = [
     "HandlerError",
     "InputError",
     "LimitExceededError",
+    "LlmAuthError",
+    "LlmBadRequestError",
+    "LlmError",
+    "LlmInvalidReplyError",
+    "LlmMaxStepsError",
+    "LlmRateLimitedError",
+    "LlmUnavailableError",
     "ManifestError",
     "NodeError",
     "NodeOutputError",
@@ -171,6 +185,9 @@ class NodeError(PolyhostError):
 
     code = "node_error"
     retryable: bool = True
+    # Seconds the failing service asked to be left alone (a 429's Retry-After): a retry of the
+    # node waits at least this long, within the host's max_retry_delay.
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -212,6 +229,59 @@ class HandlerError(NodeError):
     """A node handler raised; ``__cause__`` keeps the original exception."""
 
     code = "handler_error"
+
+
+class LlmError(NodeError):
+    """An ``llm.chat`` node failed because of its server or its model."""
+
+    code = "llm_error"
+
+
+class LlmRateLimitedError(LlmError):
+    """The server answered 429 (after the client's own retries); ``retry_after`` from it."""
+
+    code = "llm_rate_limited"
+
+
+class LlmBadRequestError(LlmError):
+    """The server refused the request (a 4xx other than 401, 403 and 429); its message kept."""
+
+    code = "llm_bad_request"
+    retryable = False
+
+
+class LlmAuthError(LlmError):
+    """The server refused the key (401) or what the key may do (403)."""
+
+    code = "llm_auth"
+    retryable = False
+
+
+class LlmUnavailableError(LlmError):
+    """The server could not be reached, failed (5xx) or cut its reply short."""
+
+    code = "llm_unavailable"
+
+
+class LlmInvalidReplyError(LlmError):
+    """A reply that breaks the protocol, or that does not match ``response_format`` after the
+    repair rounds allowed; ``raw`` holds the text the model gave."""
+
+    code = "llm_invalid_reply"
+    retryable = False
+
+    def __init__(
+        self, message: str, *, node: str | None = None, field: str | None = None, raw: str = ""
+    ) -> None:
+        super().__init__(message, node=node, field=field)
+        self.raw = raw
+
+
+class LlmMaxStepsError(LlmError):
+    """The model still asked for tools when ``max_steps`` rounds had run."""
+
+    code = "llm_max_steps"
+    retryable = False
 
 
 class RuntimeUnavailableError(PolyhostError):

@@ -64,6 +64,7 @@ def test_builtin_types_are_python_and_strict() -> None:
         "core.approval",
         "core.loop",
         "core.parallel",
+        "llm.chat",
     }
     for node_type in TYPES.values():
         assert node_type.runtime == "python"

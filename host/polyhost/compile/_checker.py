@@ -31,6 +31,7 @@ from ._expressions import (
 from ._expressions import Mapping as Mapping_
 from ._inputs import InputsSchema
 from ._schema import schema_errors, schema_parameter_problems, validator_for
+from ._tools import ToolBinding, resolve_tools
 from ._triggers import check_triggers
 
 __all__ = ["PLACEHOLDER_TYPE", "Runtimes", "compile_workflow"]
@@ -439,6 +440,9 @@ class _Compiler:
         has_error_edge: bool,
     ) -> CompiledNode | None:
         self._reader = index
+        defaults = self.catalog.defaults.get(node.type) if node_type else None
+        if defaults:
+            node = node.model_copy(update={"with_": {**defaults, **node.with_}})
         when = None
         if node.when is not None:
             when = self._expression(node.when, node.id, "when")
@@ -473,6 +477,9 @@ class _Compiler:
         if len(per_key) < len(template_values) or node_type is None:
             return None
         self._check_params_once(node, node_type, per_key, set(expression_params) | broken)
+        tools = self._tools(node, node_type, per_key)
+        if tools is None:
+            return None
         params: Template = (
             Const(template_values)
             if all(t.is_constant for t in per_key.values())
@@ -492,7 +499,31 @@ class _Compiler:
             name=node.name,
             body=body,
             conditions=MappingProxyType(conditions),
+            tools=tools,
         )
+
+    def _tools(
+        self, node: Node, node_type: NodeType, per_key: dict[str, Template]
+    ) -> tuple[ToolBinding, ...] | None:
+        """The node types a node offers as tools; None when they cannot be used."""
+        key = node_type.tools_param
+        if key is None or key not in node.with_:
+            return ()
+        field = f"with.{key}"
+        if not per_key[key].is_constant:
+            self.error(
+                C.INVALID_PARAMETERS,
+                f"`{key}` must be written out: the node types offered are fixed when the "
+                "workflow compiles",
+                node=node.id,
+                field=field,
+            )
+            return None
+
+        def report(code: str, message: str, at: str) -> None:
+            self.error(code, message, node=node.id, field=at)
+
+        return resolve_tools(node.with_[key], field, self.catalog, report)
 
     def _compile_body(
         self, node: Node, control: str

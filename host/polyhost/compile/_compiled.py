@@ -11,6 +11,7 @@ from ..workflow._diagnostics import Diagnostic
 from ..workflow._model import RetryPolicy, Workflow
 from ._expressions import Expression, Template
 from ._inputs import InputsSchema
+from ._tools import ToolBinding
 
 __all__ = ["ERROR_PORT", "CompiledGraph", "CompiledNode", "CompiledWorkflow"]
 
@@ -36,6 +37,8 @@ class CompiledNode:
     body: CompiledGraph | None = None
     # core.loop's `while` / `do_while`, evaluated per iteration with `loop` in scope.
     conditions: Mapping[str, Expression] = field(default_factory=dict)
+    # The node types it may run as tools (its type's `tools_param`), resolved from the catalog.
+    tools: tuple[ToolBinding, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -721,7 +721,10 @@ def _ref_problems(
 
 
 #: Node parameters that are themselves JSON Schemas, checked like any other schema.
-SCHEMA_PARAMETERS: dict[str, tuple[str, ...]] = {"core.approval": ("schema",)}
+SCHEMA_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "core.approval": ("schema",),
+    "llm.chat": ("response_format",),
+}
 
 
 def schema_parameter_problems(

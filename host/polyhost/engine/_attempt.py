@@ -28,6 +28,7 @@ from ..events._events import EventType
 from ..events._result import NodeResult, NodeStatus
 from ..plan._bridge import RunState
 from ..runtimes._pause import PauseRequested
+from ..workflow._model import RetryPolicy
 from ..workflow._values import check_output
 
 if TYPE_CHECKING:
@@ -104,8 +105,7 @@ class NodeAttempts:
             except NodeError as exc:
                 error = error_info(path, exc.code, self.run.redact(exc.message), attempt, exc.field)
                 if exc.retryable and attempt < policy.attempts and not self.run.cancelling:
-                    rand = random.random()  # noqa: S311 (jitter, not a secret)
-                    delay = self._retry_delay(policy.delay_before(attempt + 1, rand))
+                    delay = self._retry_delay(policy, attempt, exc)
                     self.run.emit(
                         EventType.NODE_RETRYING,
                         path,
@@ -133,8 +133,13 @@ class NodeAttempts:
             record.duration_ms = _ms(begin)
             return await self._complete(index, output, ports)
 
-    def _retry_delay(self, delay: float) -> float:
-        """The wait before a retry, within [0, max_retry_delay] whatever the policy gave."""
+    def _retry_delay(self, policy: RetryPolicy, attempt: int, exc: NodeError) -> float:
+        """The wait before a retry, within [0, max_retry_delay] whatever the policy gave; at
+        least what the failing service asked for (a 429's Retry-After)."""
+        rand = random.random()  # noqa: S311 (jitter, not a secret)
+        delay = policy.delay_before(attempt + 1, rand)
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
         cap = self.run.settings.limits.max_retry_delay
         if math.isnan(delay) or delay > cap:
             return cap

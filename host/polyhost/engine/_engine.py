@@ -30,6 +30,7 @@ from ..store._base import Owner, RunRecord, RunStore
 from ..workflow._values import check_output
 from ._graph import GraphRun
 from ._limiter import NodeSlots
+from ._tools import AttemptTools
 
 __all__ = ["EngineSettings", "Execution"]
 
@@ -90,6 +91,7 @@ class Execution:
         self._record = record
         self._owner = owner
         env = dict(self.settings.env or {})
+        self._env = env
         self._redactor = Redactor(env.values())
         subs = [*(subscribers or ()), *self.settings.listeners]
         if store is not None:
@@ -156,9 +158,13 @@ class Execution:
         """``text`` with the host's secrets masked."""
         return self._redactor.text(text)
 
+    def redact_value(self, data: Any) -> Any:
+        """JSON-like ``data`` with the host's secrets masked."""
+        return self._redactor.redact(data) if self._redactor else data
+
     def context(self, node: CompiledNode, path: str, attempt: int) -> NodeContext:
         """The ``ctx`` of one attempt."""
-        return NodeContext(
+        ctx = NodeContext(
             run_id=self.run_id,
             workflow_id=self.compiled.workflow_id,
             node_id=path,
@@ -167,9 +173,13 @@ class Execution:
             idempotency_key=f"{self.run_id}:{path}",
             durable=self.store is not None,
             resume_input=self.resume_input if path in self._resuming else None,
+            env=self._env,
             _log_sink=self._log_sink(path),
             _chunk_sink=self._chunk_sink(path),
         )
+        if node.tools:
+            ctx.tools = AttemptTools(self, path, node.tools, ctx)
+        return ctx
 
     # public --------------------------------------------------------------------------------
 

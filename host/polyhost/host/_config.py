@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,6 +55,11 @@ class HostConfig(BaseModel):
     limits: Limits = Field(
         default_factory=default_limits,
         description="every limit on documents, expressions and runs (docs/limits.md)",
+    )
+    node_defaults: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per node type, `with` values its nodes get unless they set them (for "
+        "llm.chat: base_url, model, api_key_env); a manifest's [defaults] table wins per key",
     )
     wasm_cache: bool = Field(
         True,

@@ -75,6 +75,7 @@ class Host:
             catalog = Catalog.with_builtins()
             catalog.load_entry_points()
         self.catalog = catalog
+        self.catalog.add_defaults(self.config.node_defaults)
         self.store: RunStore | None = (
             open_store(self.config.db, self.config.home) if store is _DEFAULT else store
         )

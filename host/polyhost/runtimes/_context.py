@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["NodeContext"]
+__all__ = ["NodeContext", "NodeTools", "ToolSpec"]
 
 LogSink = Callable[[str, str, dict[str, Any]], None]
 ChunkSink = Callable[[Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A node type offered to a node as a tool (``llm.chat``'s ``tools``).
+
+    ``name`` is what the caller uses (a model's function name: letters, digits, ``_`` and ``-``);
+    ``parameters`` is the JSON Schema of the arguments it gives: the node type's input schema
+    without the parameters the workflow fixed.
+    """
+
+    name: str
+    node_type: str
+    description: str
+    parameters: Mapping[str, Any]
+
+
+class NodeTools(Protocol):
+    """The node types a node may run as tools, each through the runtime router with the node
+    contract (schema check, timeout, typed errors)."""
+
+    @property
+    def specs(self) -> Sequence[ToolSpec]:
+        """The tools, in the order the workflow lists them."""
+        ...
+
+    async def call(
+        self, name: str, arguments: dict[str, Any], call_id: str, timeout: float | None = None
+    ) -> Any:
+        """Run tool ``name`` with ``arguments`` within ``timeout`` seconds (the host's default
+        when None); its output, or a typed ``NodeError``."""
+        ...
 
 
 class _CancelFlag:
@@ -38,6 +70,9 @@ class NodeContext:
     durable: bool = False  # the run is kept in a store, so it can pause and resume
     resume_input: dict[str, Any] | None = None  # on resume of a node that asked for a pause
     deadline: float | None = None  # time.monotonic() at which the attempt times out, if it does
+    # The environment variables the host lets workflows read (their values are secrets).
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    tools: NodeTools | None = field(default=None, repr=False)  # when the node type takes tools
     _log_sink: LogSink | None = field(default=None, repr=False)
     _chunk_sink: ChunkSink | None = field(default=None, repr=False)
     _flag: _CancelFlag = field(default_factory=_CancelFlag, repr=False)

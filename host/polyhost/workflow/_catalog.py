@@ -60,6 +60,10 @@ class NodeType(BaseModel):
     control: Literal["loop", "parallel"] | None = Field(
         None, description="run by the engine itself: a node with a `body` workflow"
     )
+    tools_param: str | None = Field(
+        None,
+        description="a `with` list of node types the node may run as tools (llm.chat: tools)",
+    )
 
     def summary(self) -> dict[str, Any]:
         """The catalog entry people and programs see: ``polyhost nodes --json``, ``GET /nodes``."""
@@ -217,6 +221,8 @@ class _Manifest(BaseModel):
     nodes: list[dict[str, Any]] = Field(default_factory=list)
     sidecars: dict[str, SidecarSpec] = Field(default_factory=dict)
     host: HostSection = Field(default_factory=HostSection)
+    # `[defaults."llm.chat"]`: `with` values every node of that type gets unless it sets them.
+    defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class Catalog:
@@ -237,6 +243,9 @@ class Catalog:
         self.sidecar_problems: dict[str, str] = {}  # why a sidecar's node types are unknown
         # Environment variables the manifests' `[host] env` allow (the host adds its own).
         self.env_allow: list[str] = []
+        # Per node type, `with` values its nodes get unless they set them (host config, then
+        # manifests: a later source wins per key).
+        self.defaults: dict[str, dict[str, Any]] = {}
         self.version = 0  # bumped on every change, so compiled plans can be cached safely
         for node_type in types:
             self.add(node_type)
@@ -249,6 +258,13 @@ class Catalog:
 
         contributed = [t for plugin in runtime_plugins().values() for t in plugin.node_types()]
         return cls([*builtin_node_types(), *contributed])
+
+    def add_defaults(self, defaults: Mapping[str, Mapping[str, Any]]) -> None:
+        """Merge per-type default `with` values (a later call wins per key)."""
+        for type_name, values in defaults.items():
+            self.defaults.setdefault(type_name, {}).update(values)
+        if defaults:
+            self.version += 1
 
     def watch(self, callback: Callable[[ManifestSections], None]) -> None:
         """Call ``callback`` with what each manifest loaded from now on declares."""
@@ -365,6 +381,10 @@ class Catalog:
                 raise ManifestError(f"{path}: node type {node_type.type}: {problem}")
             self.add(node_type)
         self.sidecars.update(sections.sidecars)
+        for type_name in manifest.defaults:
+            if type_name not in self._types:  # a typo must not leave the defaults unused
+                raise ManifestError(f"{path}: defaults: no node type {type_name!r}")
+        self.add_defaults(manifest.defaults)
         for watcher in self._watchers:
             watcher(sections)
 

@@ -1,0 +1,127 @@
+"""One request to the model, streamed: each text delta becomes a ``node.chunk`` as it arrives.
+
+The HTTP response is closed whatever ends the stream (its end, an error, the node's cancel or
+timeout), shielded from the cancel itself, so a cancelled node never leaves the server
+generating for nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ..._errors import LlmUnavailableError
+from ...runtimes._context import NodeContext
+from ._client import Endpoint, llm_errors
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+__all__ = ["ModelRound", "stream_round"]
+
+
+@dataclass(slots=True)
+class ModelRound:
+    """What one streamed request gave."""
+
+    text: str = ""
+    tool_calls: list[dict[str, str]] = field(default_factory=list)  # id, name, arguments (JSON)
+    finish_reason: str | None = None
+    usage: dict[str, int] | None = None
+    model: str | None = None
+
+
+async def stream_round(
+    client: AsyncOpenAI,
+    request: dict[str, Any],
+    ctx: NodeContext,
+    step: int,
+    target: Endpoint,
+) -> ModelRound:
+    """Send ``request`` with streaming on; chunk each text delta as ``{delta, step}``."""
+    result = ModelRound()
+    parts: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    finished = False
+    with llm_errors(ctx.node_id, target), _stream_errors(ctx.node_id, target):
+        stream = await client.chat.completions.create(
+            **request, stream=True, stream_options={"include_usage": True}
+        )
+        try:
+            async for chunk in stream:
+                if chunk.model:
+                    result.model = chunk.model
+                if chunk.usage is not None:
+                    result.usage = {
+                        "prompt_tokens": chunk.usage.prompt_tokens or 0,
+                        "completion_tokens": chunk.usage.completion_tokens or 0,
+                        "total_tokens": chunk.usage.total_tokens or 0,
+                    }
+                for choice in chunk.choices:
+                    if choice.index != 0:
+                        continue
+                    delta = choice.delta
+                    if delta is not None and delta.content:
+                        parts.append(delta.content)
+                        ctx.chunk({"delta": delta.content, "step": step})
+                    if delta is not None and delta.tool_calls:
+                        for piece in delta.tool_calls:
+                            _add_call_piece(calls, piece)
+                    if choice.finish_reason is not None:
+                        result.finish_reason = choice.finish_reason
+                        finished = True
+        finally:
+            with anyio.CancelScope(shield=True):
+                await stream.close()
+    if not finished:
+        raise LlmUnavailableError(
+            f"the reply stream from {target.base_url} ended before the reply did",
+            node=ctx.node_id,
+        )
+    result.text = "".join(parts)
+    result.tool_calls = [
+        {
+            "id": call["id"] or f"call_{step}_{index}",
+            "name": call["name"],
+            "arguments": "".join(call["arguments"]),
+        }
+        for index, call in sorted(calls.items())
+    ]
+    return result
+
+
+def _add_call_piece(calls: dict[int, dict[str, Any]], piece: Any) -> None:
+    """A tool call arrives in pieces: its id and name once, its arguments in fragments."""
+    call = calls.setdefault(piece.index or 0, {"id": "", "name": "", "arguments": []})
+    if piece.id:
+        call["id"] = piece.id
+    function = piece.function
+    if function is not None:
+        if function.name:
+            call["name"] += function.name
+        if function.arguments:
+            call["arguments"].append(function.arguments)
+
+
+@contextmanager
+def _stream_errors(node: str, target: Endpoint) -> Iterator[None]:
+    """A stream cut short surfaces as the HTTP library's own error, which ``openai`` does not
+    wrap once the response has started: it is the server's failure, and retryable."""
+    try:
+        yield
+    except Exception as exc:
+        if not _is_transport_error(exc):
+            raise
+        raise LlmUnavailableError(
+            f"the reply stream from {target.base_url} was cut short: {type(exc).__name__}",
+            node=node,
+        ) from None
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    module = type(exc).__module__.split(".")[0]
+    return module in ("httpx", "httpx2", "httpcore", "httpcore2")
