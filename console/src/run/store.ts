@@ -1,9 +1,14 @@
 // The live state of one run, folded from its events. Events are queued and applied once per
 // animation frame, and each node's state is a new object only when that node changed, so a
 // component that reads one node re-renders only when its node does: a 2,000-node run costs no
-// full re-render per event.
+// full re-render per event. A streaming node keeps its reply as a string and only its latest
+// raw chunks, so a reply of thousands of chunks costs no growing copy per chunk.
 import type { RunError, RunEvent, RunStatus, Waiting } from "../api/types";
 import { splitPath } from "../graph/model";
+import { foldChunk, type Reply } from "./reply";
+
+/** Raw chunks kept per node; older ones are dropped (the reply keeps their text). */
+export const CHUNKS_KEPT = 500;
 
 export type NodeStatus =
   | "pending"
@@ -37,7 +42,11 @@ export interface NodeState {
   type: string | null;
   attempts: Attempt[];
   logs: LogLine[];
+  /** The latest raw chunks (at most CHUNKS_KEPT) and how many came in all. */
   chunks: unknown[];
+  chunkCount: number;
+  /** The reply of the current attempt, when the node streams one. */
+  reply: Reply | null;
   error: RunError | null;
   handled: string | null;
   pause: Waiting | null;
@@ -53,6 +62,8 @@ export const PENDING: NodeState = Object.freeze({
   attempts: [],
   logs: [],
   chunks: [],
+  chunkCount: 0,
+  reply: null,
   error: null,
   handled: null,
   pause: null,
@@ -170,6 +181,7 @@ export class RunStore {
         next.type = typeof data.type === "string" ? data.type : next.type;
         next.error = null;
         next.pause = null;
+        next.reply = null; // a new attempt streams a new reply
         next.attempts = [...next.attempts, { attempt, start: event.ts, end: null, outcome: "running" }];
         break;
       case "node.retrying":
@@ -201,7 +213,9 @@ export class RunStore {
         next.attempts = closeAttempt(next.attempts, event.ts, "paused");
         break;
       case "node.chunk":
-        next.chunks = [...next.chunks, data.data];
+        next.chunks = keepLatest(next.chunks, data.data);
+        next.chunkCount += 1;
+        next.reply = foldChunk(next.reply, data.data);
         break;
       case "log":
         next.logs = [
@@ -243,6 +257,12 @@ function closeAttempt(
   const last = attempts[attempts.length - 1];
   if (!last || last.end !== null) return attempts;
   return [...attempts.slice(0, -1), { ...last, end: ts, outcome, ...(error ? { error } : {}) }];
+}
+
+function keepLatest(chunks: unknown[], chunk: unknown): unknown[] {
+  const kept = chunks.length < CHUNKS_KEPT ? chunks.slice() : chunks.slice(chunks.length - CHUNKS_KEPT + 1);
+  kept.push(chunk);
+  return kept;
 }
 
 function numberOr(value: unknown, fallback: number | null): number | null {

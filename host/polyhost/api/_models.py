@@ -33,6 +33,7 @@ __all__ = [
     "RunSummaryModel",
     "StartRunRequest",
     "TriggerModel",
+    "UsageModel",
     "WebhookAccepted",
     "WorkflowDetail",
     "WorkflowList",
@@ -229,6 +230,16 @@ class NodeResultModel(_Response):
     duration_ms: float | None = None
 
 
+class UsageModel(_Response):
+    """Model tokens, summed over the nodes that report them (``llm.chat``); ``estimated`` when
+    any part was counted by the host because the server reported none."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    estimated: bool = False
+
+
 class RunResultModel(_Response):
     """A run's result: exactly the object ``polyhost run --json`` prints. ``pause`` says what a
     paused run waits for (``waiting``: node, kind, prompt, schema; ``wake_at``)."""
@@ -241,6 +252,7 @@ class RunResultModel(_Response):
     duration_ms: float = 0.0
     nodes: dict[str, NodeResultModel] = Field(default_factory=dict)
     pause: dict[str, Any] | None = None
+    usage: UsageModel | None = None
 
 
 class RunRecordModel(_Response):

@@ -1,7 +1,9 @@
 """Progress of a run as it happens: a live board on a terminal, plain lines elsewhere.
 
 Both are event subscribers: the engine calls ``on_event`` on the event loop, so they only update
-state (the live board) or write one short line (plain), and never block.
+state (the live board) or write one short line (plain), and never block. A node that streams a
+reply (``{delta, step}`` chunks, as ``llm.chat`` does) shows its newest words on the board while
+it runs; the plain lines stay one per transition.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -37,6 +39,9 @@ _FINAL = frozenset({"completed", "failed", "skipped", "cancelled"})
 # Paused is not final (the node runs on when the run resumes), but nothing moves meanwhile.
 _SETTLED = _FINAL | {"paused"}
 _COUNTED = ("completed", "failed", "skipped", "running", "paused", "cancelled")
+_TAIL = 60  # characters of a streaming reply the board shows
+# A reply is shown on one line: line breaks, tabs and other control characters become spaces.
+_ONE_LINE = str.maketrans(dict.fromkeys([*range(32), 127], " "))
 
 
 class Progress(Protocol):
@@ -102,6 +107,12 @@ class _Row:
     attempt: int = 0
     note: str = ""
     spinner: Spinner | None = None
+    # The streaming reply of the running attempt: only its tail is kept, so a chunk costs the
+    # same however long the reply grows.
+    reply_step: int = 0
+    reply_tail: str = ""
+    reply_cut: bool = False
+    tools: dict[str, str] = field(default_factory=dict)  # tool calls running: id -> name
 
 
 class LiveProgress:
@@ -142,6 +153,13 @@ class LiveProgress:
             self._console.print(
                 Text.assemble((f"{event.node or 'run'} [{level}] ", "dim"), message)
             )
+            return
+        if event.type is EventType.NODE_CHUNK:
+            if event.node is not None:
+                with self._lock:
+                    row = self._rows.get(event.node)
+                    if row is not None and row.status == "running":
+                        _take_chunk(row, event.data.get("data"))
             return
         status = _NODE_STATUS.get(event.type)
         if status is None or event.node is None:
@@ -206,6 +224,9 @@ class _Board:
 def _apply(row: _Row, status: str, event: Event) -> None:
     data = event.data
     row.status = status
+    # Any transition ends what the attempt was streaming (a new attempt streams a new reply).
+    row.reply_step, row.reply_tail, row.reply_cut = 0, "", False
+    row.tools.clear()
     if status == "running":
         row.started = event.ts
         row.duration_ms = None
@@ -228,6 +249,48 @@ def _apply(row: _Row, status: str, event: Event) -> None:
             row.note = _pause_note(data)
 
 
+def _take_chunk(row: _Row, data: Any) -> None:
+    """Fold one streamed chunk into the row: a piece of the reply, or a tool call starting or
+    ending; any other chunk is not shown."""
+    if not isinstance(data, dict):
+        return
+    delta = data.get("delta")
+    if isinstance(delta, str):
+        step = data.get("step")
+        if isinstance(step, int) and step != row.reply_step:
+            # A new request to the model (after tool calls or a repair): a new reply.
+            row.reply_step, row.reply_tail, row.reply_cut = step, "", False
+        if len(delta) > _TAIL:
+            delta = delta[-_TAIL:]
+            row.reply_cut = True
+        tail = row.reply_tail + delta.translate(_ONE_LINE)
+        if len(tail) > _TAIL:
+            tail = tail[-_TAIL:]
+            row.reply_cut = True
+        row.reply_tail = tail
+        return
+    call = data.get("tool_call")
+    if isinstance(call, dict):
+        row.tools[str(call.get("id"))] = str(call.get("name") or "?")
+        return
+    result = data.get("tool_result")
+    if isinstance(result, dict):
+        row.tools.pop(str(result.get("id")), None)
+
+
+def _note(row: _Row) -> str:
+    """The note column: while a node runs, the tool it waits on or the end of its reply."""
+    live = ""
+    if row.status == "running":
+        if row.tools:
+            live = f"tool {', '.join(row.tools.values())}..."
+        elif row.reply_tail.strip():
+            live = ("…" if row.reply_cut else "") + row.reply_tail.strip()
+    if live and row.note:
+        return f"{row.note} · {live}"
+    return live or row.note
+
+
 def _cells(row: _Row, now: float) -> tuple[RenderableType, ...]:
     style = STATUS_STYLE.get(row.status, "")
     icon: RenderableType = row.spinner or Text(STATUS_ICON.get(row.status, " "), style=style)
@@ -238,7 +301,7 @@ def _cells(row: _Row, now: float) -> tuple[RenderableType, ...]:
     else:
         elapsed = ""
     note_style = "red" if row.status == "failed" else "dim"
-    return (icon, row.node, Text(row.status, style=style), elapsed, Text(row.note, note_style))
+    return (icon, row.node, Text(row.status, style=style), elapsed, Text(_note(row), note_style))
 
 
 def _visible(rows: list[_Row], limit: int) -> list[_Row]:

@@ -286,6 +286,9 @@ def run_details(
         grid.add_row("outputs", _json(result.outputs))
     if result.error:
         grid.add_row("error", Text(_result_error(result.error), style="red"))
+    usage = result.usage
+    if usage is not None:
+        grid.add_row("tokens", _usage_text(usage))
     if result.status is RunStatus.PAUSED:
         _add_pause_rows(grid, result.execution_id, result.pause, db, server)
     nodes = Table(title=None, show_edge=False, pad_edge=False)
@@ -305,6 +308,14 @@ def run_details(
     where = f" --server {shlex.quote(server)}" if server else ""
     footer.append(f"  (polyhost runs events {result.execution_id}{where})", style="dim")
     return Group(grid, Text(""), nodes, Text(""), footer)
+
+
+def _usage_text(usage: dict[str, Any]) -> str:
+    text = (
+        f"{usage['total_tokens']:,} ({usage['prompt_tokens']:,} prompt + "
+        f"{usage['completion_tokens']:,} completion)"
+    )
+    return text + (", estimated" if usage.get("estimated") else "")
 
 
 def _add_pause_rows(

@@ -7,6 +7,7 @@ sends the same objects (spec section 5).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ __all__ = [
     "RunPage",
     "RunResult",
     "RunStatus",
+    "usage_of",
 ]
 
 
@@ -116,6 +118,11 @@ class RunResult:
         """True when the run completed."""
         return self.status is RunStatus.COMPLETED
 
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """The model tokens the run's nodes used, summed (see :func:`usage_of`)."""
+        return usage_of(self.nodes.values())
+
     def to_dict(self) -> dict[str, Any]:
         """The ``polyhost run --json`` object."""
         return {
@@ -127,6 +134,7 @@ class RunResult:
             "duration_ms": self.duration_ms,
             "nodes": {node_id: node.to_dict() for node_id, node in self.nodes.items()},
             "pause": self.pause,
+            "usage": self.usage,
         }
 
     @classmethod
@@ -276,3 +284,30 @@ class CancelOutcome:
     def to_dict(self) -> dict[str, Any]:
         """The ``runs cancel --json`` object."""
         return {"execution_id": self.execution_id, "status": self.status.value}
+
+
+_TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def usage_of(nodes: Iterable[NodeResult]) -> dict[str, Any] | None:
+    """The sum of the ``usage`` the nodes' outputs report (``llm.chat``'s, or any node's that
+    gives ``{prompt_tokens, completion_tokens, total_tokens}`` integers); None when none does.
+    ``estimated`` is true when any part was counted by the host rather than the server."""
+    total = dict.fromkeys(_TOKEN_KEYS, 0)
+    estimated = False
+    found = False
+    for node in nodes:
+        output = node.output
+        usage = output.get("usage") if isinstance(output, dict) else None
+        if not isinstance(usage, dict):
+            continue
+        counts = [usage.get(key) for key in _TOKEN_KEYS]
+        if not all(type(n) is int for n in counts):
+            continue
+        found = True
+        for key, count in zip(_TOKEN_KEYS, counts, strict=True):
+            total[key] += int(count or 0)
+        estimated = estimated or usage.get("estimated") is True
+    if not found:
+        return None
+    return {**total, "estimated": estimated}

@@ -79,6 +79,12 @@ CHAT_INPUT: dict[str, Any] = {
             "type": "object",
             "description": "a JSON Schema the reply must match; the reply is parsed into `json`",
         },
+        "response_format_mode": {
+            "enum": ["auto", "json_schema", "json_object"],
+            "default": "auto",
+            "description": "how the schema is sent: OpenAI's json_schema, llama.cpp's "
+            "json_object with a schema, or auto (json_schema, else json_object)",
+        },
         "repair_rounds": {
             "type": "integer",
             "minimum": 0,
@@ -87,7 +93,13 @@ CHAT_INPUT: dict[str, Any] = {
             "description": "times a reply that breaks response_format is sent back for repair",
         },
         "tools": {"type": "array", "items": _TOOL, "description": "node types offered as tools"},
-        "tool_choice": {"enum": ["auto", "none", "required"], "default": "auto"},
+        "tool_choice": {
+            "type": "string",
+            "minLength": 1,
+            "default": "auto",
+            "description": "auto, none, required, or a tool's name: the first request must "
+            "call it (later ones are auto)",
+        },
         "max_steps": {
             "type": "integer",
             "minimum": 1,

@@ -15,11 +15,24 @@ from typing import Any
 
 import anyio
 
-from ..._errors import LlmInvalidReplyError, LlmMaxStepsError, NodeError, NodeParameterError
+from ..._errors import (
+    LlmError,
+    LlmInvalidReplyError,
+    LlmMaxStepsError,
+    NodeError,
+    NodeParameterError,
+)
 from ...runtimes._context import NodeContext, NodeTools, ToolSpec
 from ...workflow._units import parse_duration
 from ._client import client_for, endpoint
-from ._reply import check_reply, repair_prompt, response_format
+from ._reply import (
+    check_reply,
+    refuses_json_schema,
+    remember_style,
+    repair_prompt,
+    response_format,
+    schema_style,
+)
 from ._stream import ModelRound, stream_round
 from ._tokens import TokenCounter
 from ._window import MESSAGE_OVERHEAD, fit, message_text
@@ -29,6 +42,8 @@ __all__ = ["chat"]
 _MAX_TOOL_TEXT = 100_000  # characters of a tool's output sent back to the model
 _PREVIEW = 2_000  # characters of a tool's output shown in its chunk event
 _RAW_IN_ERROR = 4_000  # characters of an invalid reply kept in the node's error message
+_MAX_ARGUMENTS = 1_000_000  # characters of one tool call's arguments
+_MAX_CALLS_PER_STEP = 16  # tool calls run concurrently in one step; more are refused
 _PASSED_ON = ("temperature", "top_p", "max_tokens", "seed", "stop")
 
 
@@ -62,10 +77,24 @@ class _Conversation:
         request.update({k: params[k] for k in _PASSED_ON if k in params})
         if self.tools is not None and self.tools.specs:
             request["tools"] = [_function(spec) for spec in self.tools.specs]
-            request["tool_choice"] = params.get("tool_choice", "auto")
-        if self.schema is not None:
-            request["response_format"] = response_format(self.schema)
+            request["tool_choice"] = "auto"
         return request
+
+    def _first_choice(self) -> Any:
+        """The first request's ``tool_choice``: ``required`` or a tool's name forces a call
+        there; later requests are ``auto``, or the model could never answer in text."""
+        choice = self.params.get("tool_choice", "auto")
+        if self.tools is None or not self.tools.specs or choice in ("auto", "none", "required"):
+            return choice
+        names = [spec.name for spec in self.tools.specs]
+        if choice not in names:
+            raise NodeParameterError(
+                f"tool_choice {choice!r} is neither auto, none, required nor one of the tools "
+                f"({', '.join(names)})",
+                node=self.ctx.node_id,
+                field="with.tool_choice",
+            )
+        return {"type": "function", "function": {"name": choice}}
 
     async def run(self) -> dict[str, Any]:
         max_steps = int(self.params.get("max_steps", 8))
@@ -101,10 +130,14 @@ class _Conversation:
 
     async def _ask(self, step: int) -> ModelRound:
         sent = await self._window()
+        request = {**self.request, "messages": sent}
+        if step == 1 and "tools" in request:
+            request["tool_choice"] = self._first_choice()
         begin = time.perf_counter()
-        reply = await stream_round(
-            self.client, {**self.request, "messages": sent}, self.ctx, step, self.target
-        )
+        if self.schema is None:
+            reply = await stream_round(self.client, request, self.ctx, step, self.target)
+        else:
+            reply = await self._ask_structured(request, step)
         usage = reply.usage
         if usage is None:
             usage = await self._estimate(sent, reply)
@@ -126,6 +159,31 @@ class _Conversation:
                 "duration_ms": round((time.perf_counter() - begin) * 1000, 3),
             }
         )
+        return reply
+
+    async def _ask_structured(self, request: dict[str, Any], step: int) -> ModelRound:
+        """A request with the reply's schema, in the style the server takes (see _reply)."""
+        assert self.schema is not None  # only called with a schema
+        mode = self.params.get("response_format_mode", "auto")
+        if mode == "auto":
+            mode = schema_style(self.target.base_url)
+        if mode != "auto":
+            request["response_format"] = response_format(self.schema, mode)
+            return await stream_round(self.client, request, self.ctx, step, self.target)
+        # First structured request to this server: without the client's retries, so that a
+        # server refusing OpenAI's json_schema style is asked again at once in llama.cpp's.
+        request["response_format"] = response_format(self.schema, "json_schema")
+        try:
+            reply = await stream_round(
+                self.client.with_options(max_retries=0), request, self.ctx, step, self.target
+            )
+        except LlmError as exc:
+            if not refuses_json_schema(exc):
+                raise
+            remember_style(self.target.base_url, "json_object")
+            request["response_format"] = response_format(self.schema, "json_object")
+            return await stream_round(self.client, request, self.ctx, step, self.target)
+        remember_style(self.target.base_url, "json_schema")
         return reply
 
     async def _window(self) -> list[dict[str, Any]]:
@@ -175,7 +233,8 @@ class _Conversation:
         self.messages.append(
             {
                 "role": "assistant",
-                "content": reply.text or None,
+                # Text, even empty: llama.cpp refuses a null content beside tool calls.
+                "content": reply.text,
                 "tool_calls": [
                     {
                         "id": c["id"],
@@ -195,7 +254,19 @@ class _Conversation:
 
         async with anyio.create_task_group() as tg:
             for index, call in enumerate(calls):
-                tg.start_soon(run_one, index, call)
+                if index < _MAX_CALLS_PER_STEP:
+                    tg.start_soon(run_one, index, call)
+                else:  # a model asking for hundreds of calls at once gets told, not obeyed
+                    message = f"at most {_MAX_CALLS_PER_STEP} tool calls run per step"
+                    error = {"code": "too_many_tool_calls", "message": message}
+                    answers[index] = json.dumps({"error": error})
+                    records[index] = {
+                        "step": step,
+                        "kind": "tool",
+                        "id": call["id"],
+                        "name": call["name"],
+                        "error": error,
+                    }
         for call, answer, record in zip(calls, answers, records, strict=True):
             self.steps.append(record)
             self.messages.append({"role": "tool", "tool_call_id": call["id"], "content": answer})
@@ -219,10 +290,13 @@ class _Conversation:
         error: dict[str, Any] | None = None
         output: Any = None
         try:
+            if len(call["arguments"]) > _MAX_ARGUMENTS:
+                raise ValueError(f"the arguments are over {_MAX_ARGUMENTS} characters")
             arguments = json.loads(call["arguments"] or "{}")
             if not isinstance(arguments, dict):
                 raise ValueError("the arguments are not a JSON object")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
+            arguments = None
             error = {"code": "invalid_arguments", "message": f"arguments are not valid: {exc}"}
         else:
             try:

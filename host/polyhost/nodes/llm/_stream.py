@@ -66,8 +66,9 @@ async def stream_round(
                         continue
                     delta = choice.delta
                     if delta is not None and delta.content:
-                        parts.append(delta.content)
-                        ctx.chunk({"delta": delta.content, "step": step})
+                        text = _valid_text(delta.content)
+                        parts.append(text)
+                        ctx.chunk({"delta": text, "step": step})
                     if delta is not None and delta.tool_calls:
                         for piece in delta.tool_calls:
                             _add_call_piece(calls, piece)
@@ -94,17 +95,28 @@ async def stream_round(
     return result
 
 
+def _valid_text(text: str) -> str:
+    """``text`` with lone surrogates (a JSON escape no UTF-8 can hold) as U+FFFD: a server's bad
+    escape must not make the whole reply unstorable."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
+
+
 def _add_call_piece(calls: dict[int, dict[str, Any]], piece: Any) -> None:
     """A tool call arrives in pieces: its id and name once, its arguments in fragments."""
     call = calls.setdefault(piece.index or 0, {"id": "", "name": "", "arguments": []})
-    if piece.id:
+    # OpenAI sends the id and name in the first piece only; llama.cpp repeats them in every one.
+    if piece.id and not call["id"]:
         call["id"] = piece.id
     function = piece.function
     if function is not None:
-        if function.name:
-            call["name"] += function.name
+        if function.name and not call["name"]:
+            call["name"] = function.name
         if function.arguments:
-            call["arguments"].append(function.arguments)
+            call["arguments"].append(_valid_text(function.arguments))
 
 
 @contextmanager
