@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _common import run_and_print
 from openai import AsyncOpenAI
 
-from benchmarks._common import run_and_print
 from polyhost import Host, HostConfig
 from polyhost.events._events import Event, EventType
 from polyhost.workflow._model import Workflow

@@ -218,8 +218,9 @@ class _Conversation:
         self.estimated = True
         prompt = sum(await self.counter.count([message_text(m) for m in sent]))
         prompt += MESSAGE_OVERHEAD * len(sent)
-        completion_text = reply.text + "".join(c["arguments"] for c in reply.tool_calls)
-        completion = sum(await self.counter.count([completion_text])) if completion_text else 0
+        # Servers that report no usage (llama.cpp's) stream a token per chunk: counting the
+        # chunks costs nothing, where asking the tokenizer would cost a request after the reply.
+        completion = reply.pieces
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion,

@@ -33,6 +33,7 @@ class ModelRound:
     finish_reason: str | None = None
     usage: dict[str, int] | None = None
     model: str | None = None
+    pieces: int = 0  # chunks that carried text or tool arguments: about one token each
 
 
 async def stream_round(
@@ -67,10 +68,12 @@ async def stream_round(
                     delta = choice.delta
                     if delta is not None and delta.content:
                         text = _valid_text(delta.content)
+                        result.pieces += 1
                         parts.append(text)
                         ctx.chunk({"delta": text, "step": step})
                     if delta is not None and delta.tool_calls:
                         for piece in delta.tool_calls:
+                            result.pieces += 1
                             _add_call_piece(calls, piece)
                     if choice.finish_reason is not None:
                         result.finish_reason = choice.finish_reason

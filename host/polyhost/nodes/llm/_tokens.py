@@ -6,6 +6,7 @@ or none: OpenAI's API has none) is found once per server and remembered for the 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,32 +19,32 @@ __all__ = ["TokenCounter"]
 
 # base URL -> (tokenizer URL, its style), or None once none was found.
 _found: dict[str, tuple[str, str] | None] = {}
+# (base URL, model, text) -> tokens, as the server counted them. System messages and the start
+# of a conversation come back in every request and every run: each is asked for once.
+_counted: OrderedDict[tuple[str, str, str], int] = OrderedDict()
 _MAX_CACHED = 4096
 
 
 class TokenCounter:
-    """Counts the tokens of texts for one node, caching each text's count."""
+    """Counts the tokens of texts for one node."""
 
     def __init__(self, client: AsyncOpenAI, base_url: str, model: str) -> None:
         self._client = client
         self._base_url = base_url
         self._model = model
-        self._cache: dict[str, int] = {}
         self.counted_by = "estimate"
 
     async def count(self, texts: Sequence[str]) -> list[int]:
         """The token count of each text."""
-        counts = []
-        for text in texts:
-            found = self._cache.get(text)
-            if found is None:
-                found = await self._count_one(text)
-                if len(self._cache) < _MAX_CACHED:
-                    self._cache[text] = found
-            counts.append(found)
-        return counts
+        return [await self._count_one(text) for text in texts]
 
     async def _count_one(self, text: str) -> int:
+        key = (self._base_url, self._model, text)
+        found = _counted.get(key)
+        if found is not None:
+            _counted.move_to_end(key)
+            self.counted_by = "server"
+            return found
         if self._base_url not in _found:
             _found[self._base_url] = await self._probe()
         tokenizer = _found[self._base_url]
@@ -51,6 +52,9 @@ class TokenCounter:
             counted = await self._ask(tokenizer, text)
             if counted is not None:
                 self.counted_by = "server"
+                _counted[key] = counted
+                if len(_counted) > _MAX_CACHED:
+                    _counted.popitem(last=False)
                 return counted
         return estimate_tokens(text)
 
