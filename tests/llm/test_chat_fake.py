@@ -49,6 +49,11 @@ def llm_catalog() -> Catalog:
             raise LookupError("no such customer")
         return {"customer": params["customer"], "plan": "gold"}
 
+    @catalog.node("acme.slow", input_schema={"type": "object"})
+    async def slow(params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
+        await anyio.sleep(30)
+        return {}
+
     return catalog
 
 
@@ -613,3 +618,18 @@ async def test_odd_unicode_in_the_reply_reaches_the_output_and_the_history(
     stored = llm_host.history.result(result.execution_id)
     assert stored.nodes["ask"].output["text"] == text
     assert len(chunks(events)) == 5
+
+
+async def test_a_tool_past_its_timeout_is_cancelled_and_reported(
+    llm_host: Host, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.script(tool_round(("s", "acme_slow", {})), Stream(["it took too long"]))
+    node = chat_node(fake_openai, tools=["acme.slow"], tool_timeout="200ms")
+    result, _ = await run(llm_host, workflow(tmp_path, node))
+    assert result.status is RunStatus.COMPLETED, result.error
+    (answer,) = [json.loads(m["content"]) for m in bodies(fake_openai)[1]["messages"][-1:]]
+    assert answer["error"]["code"] == "timeout"
+    assert answer["error"]["field"] == "tools.acme_slow"
+    tool = result.nodes["ask"].output["steps"][1]
+    assert tool["error"]["code"] == "timeout"
+    assert tool["duration_ms"] < 10_000  # not the 30 s the tool would have taken

@@ -244,3 +244,15 @@ def test_the_example_summarises_the_csv_query_with_the_local_model(
     (tool,) = [s for s in steps if s["kind"] == "tool"]
     assert tool["node_type"] == "example.percent_change"
     assert "percent" in tool["output"]
+    # `runs show` prints what the run cost.
+    shown = subprocess.run(
+        [str(polyhost), "runs", "show", result["execution_id"]],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        timeout=60,
+        check=True,
+    )
+    usage = result["usage"]
+    line = next(line for line in shown.stdout.splitlines() if line.startswith("tokens"))
+    assert f"{usage['total_tokens']:,} ({usage['prompt_tokens']:,} prompt" in line
