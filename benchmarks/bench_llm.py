@@ -32,7 +32,7 @@ from polyhost.workflow._model import Workflow
 ROOT = Path(__file__).parents[1]
 SERVER_PYTHON = ROOT / ".cache" / "llm" / "venv" / "bin" / "python"
 MODELS = ROOT / ".cache" / "llm" / "models"
-ROUNDS = 15
+ROUNDS = 30
 REQUEST: dict[str, Any] = {
     "messages": [
         {"role": "system", "content": "You are brief."},
