@@ -633,3 +633,26 @@ async def test_a_tool_past_its_timeout_is_cancelled_and_reported(
     tool = result.nodes["ask"].output["steps"][1]
     assert tool["error"]["code"] == "timeout"
     assert tool["duration_ms"] < 10_000  # not the 30 s the tool would have taken
+
+
+async def test_tool_choice_forces_the_first_request_only(
+    llm_host: Host, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.script(tool_round(("a", "acme_lookup", {"customer": "c"})), Stream(["ok"]))
+    node = chat_node(fake_openai, tools=["acme.lookup"], tool_choice="acme_lookup")
+    result, _ = await run(llm_host, workflow(tmp_path, node))
+    assert result.status is RunStatus.COMPLETED, result.error
+    first, second = bodies(fake_openai)
+    assert first["tool_choice"] == {"type": "function", "function": {"name": "acme_lookup"}}
+    assert second["tool_choice"] == "auto"
+
+
+async def test_an_unknown_tool_choice_is_a_parameter_error(
+    llm_host: Host, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    node = chat_node(fake_openai, tools=["acme.lookup"], tool_choice="nope")
+    result, _ = await run(llm_host, workflow(tmp_path, node))
+    error = result.nodes["ask"].error
+    assert error is not None
+    assert (error["code"], error["field"]) == ("invalid_parameters", "with.tool_choice")
+    assert bodies(fake_openai) == []

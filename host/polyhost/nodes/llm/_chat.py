@@ -77,7 +77,7 @@ class _Conversation:
         request.update({k: params[k] for k in _PASSED_ON if k in params})
         if self.tools is not None and self.tools.specs:
             request["tools"] = [_function(spec) for spec in self.tools.specs]
-            request["tool_choice"] = "auto"
+            request["tool_choice"] = "none" if params.get("tool_choice") == "none" else "auto"
         return request
 
     def _first_choice(self) -> Any:
