@@ -16,9 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
+from polyhost import Host, RunResult
+from polyhost.events._events import Event, EventType
 from tests.llm.fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,3 +131,24 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmServer]:
 def fake_openai() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as fake:
         yield fake
+
+
+async def cancel_at_first_chunk(host: Host, path: Path) -> RunResult:
+    """Run the workflow at ``path`` and cancel it as soon as a node streams its first chunk."""
+    first_chunk = anyio.Event()
+    holder: dict[str, RunResult] = {}
+
+    def on_event(event: Event) -> None:
+        if event.type is EventType.NODE_CHUNK:
+            first_chunk.set()
+
+    async def go() -> None:
+        holder["result"] = await host.run(path, on_event=on_event)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(go)
+        with anyio.fail_after(60):
+            await first_chunk.wait()
+        (run_id,) = host.active_runs
+        assert host.cancel(run_id)
+    return holder["result"]

@@ -14,6 +14,7 @@ import pytest
 
 from polyhost import Catalog, CompileError, Host, HostConfig, NodeContext, RunStatus
 from polyhost.events._events import Event, EventType
+from tests.llm.conftest import cancel_at_first_chunk
 from tests.llm.fake_openai import (
     CutStream,
     Error,
@@ -297,7 +298,7 @@ async def test_a_timeout_closes_the_http_stream(
     node = {**chat_node(fake_openai), "timeout": "500ms"}
     result, events = await run(llm_host, workflow(tmp_path, node))
     assert result.status is RunStatus.FAILED
-    assert result.nodes["ask"].error["code"] == "timeout"  # type: ignore[index]
+    assert result.nodes["ask"].error["code"] == "timeout"
     assert [c["delta"] for c in chunks(events)] == ["thinking"]
     await fake_openai.await_disconnects(1)
 
@@ -306,26 +307,8 @@ async def test_cancelling_the_run_closes_the_http_stream(
     llm_host: Host, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
     fake_openai.script(HangingStream(Stream(["thinking", "..."]), after=2))
-    started = anyio.Event()
-    holder: dict[str, Any] = {}
-
-    def on_event(event: Event) -> None:
-        if event.type is EventType.NODE_CHUNK:
-            started.set()
-
-    async with anyio.create_task_group() as tg:
-
-        async def go() -> None:
-            holder["result"] = await llm_host.run(
-                workflow(tmp_path, chat_node(fake_openai)), on_event=on_event
-            )
-
-        tg.start_soon(go)
-        with anyio.fail_after(20):
-            await started.wait()
-        (run_id,) = llm_host.active_runs
-        assert llm_host.cancel(run_id)
-    assert holder["result"].status is RunStatus.CANCELLED
+    result = await cancel_at_first_chunk(llm_host, workflow(tmp_path, chat_node(fake_openai)))
+    assert result.status is RunStatus.CANCELLED
     await fake_openai.await_disconnects(1)
 
 
@@ -475,7 +458,7 @@ async def test_repair_rounds_zero_fails_at_the_first_bad_reply(
     fake_openai.script(Stream(['{"sentiment": "meh", "score": 1}']))
     node = chat_node(fake_openai, response_format=SCHEMA, repair_rounds=0)
     result, _ = await run(llm_host, workflow(tmp_path, node))
-    assert result.nodes["ask"].error["code"] == "llm_invalid_reply"  # type: ignore[index]
+    assert result.nodes["ask"].error["code"] == "llm_invalid_reply"
     assert len(bodies(fake_openai)) == 1
 
 

@@ -15,12 +15,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 from polyhost import Catalog, Host, HostConfig, NodeContext, RunStatus
 from polyhost.events._events import Event, EventType
-from tests.llm.conftest import LlmServer
+from tests.llm.conftest import LlmServer, cancel_at_first_chunk
 
 pytestmark = pytest.mark.anyio
 
@@ -96,24 +95,8 @@ async def test_cancelling_closes_the_stream_and_the_server_stops_generating(
     # The server serves one request at a time: had it gone on generating 1,500 tokens for the
     # cancelled node (some 20 s), the next run would wait behind it past its 10 s timeout.
     long = workflow(tmp_path, llm_server, prompt="Count from 1 to 2000.", max_tokens=1500)
-    first_chunk = anyio.Event()
-    holder: dict[str, Any] = {}
-
-    def on_event(event: Event) -> None:
-        if event.type is EventType.NODE_CHUNK:
-            first_chunk.set()
-
-    async with anyio.create_task_group() as tg:
-
-        async def go() -> None:
-            holder["result"] = await host.run(long, on_event=on_event)
-
-        tg.start_soon(go)
-        with anyio.fail_after(60):
-            await first_chunk.wait()
-        (run_id,) = host.active_runs
-        assert host.cancel(run_id)
-    assert holder["result"].status is RunStatus.CANCELLED
+    result = await cancel_at_first_chunk(host, long)
+    assert result.status is RunStatus.CANCELLED
 
     short = tmp_path / "short"
     short.mkdir()

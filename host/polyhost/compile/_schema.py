@@ -45,6 +45,7 @@ __all__ = [
     "SchemaProblem",
     "compile_pattern",
     "error_path",
+    "parameter_problem",
     "schema_errors",
     "schema_parameter_problems",
     "schema_problems",
@@ -740,3 +741,21 @@ def schema_parameter_problems(
                 for p in schema_problems(value, limits)
             ]
     return errors
+
+
+def parameter_problem(
+    type_name: str, schema: Mapping[str, Any] | None, params: Mapping[str, Any], limits: Limits
+) -> tuple[str, str] | None:
+    """The first problem of a node's resolved parameters: its message (naming the type) and its
+    path within ``with`` (``""`` for the whole); None when they are fine."""
+    if not schema:
+        return None
+    try:
+        errors = schema_errors(validator_for(schema), params, limits)
+        errors += schema_parameter_problems(type_name, params, limits)
+    except PolyhostError as exc:
+        return f"{type_name}: {exc.message}", ""
+    error = jsonschema.exceptions.best_match(errors)
+    if error is None:
+        return None
+    return f"{type_name}: {error.message}", ".".join(str(p) for p in error.absolute_path)

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import jsonschema
 
 from .._errors import (
     ExpressionError,
@@ -23,7 +22,7 @@ from .._errors import (
 )
 from ..compile._compiled import ERROR_PORT, CompiledGraph, CompiledNode
 from ..compile._expressions import Scope
-from ..compile._schema import schema_errors, schema_parameter_problems, validator_for
+from ..compile._schema import parameter_problem
 from ..events._events import EventType
 from ..events._result import NodeResult, NodeStatus
 from ..plan._bridge import RunState
@@ -225,24 +224,13 @@ class NodeAttempts:
             raise NodeError(
                 exc.message, node=path, code=exc.code, field="with", retryable=False
             ) from None
-        schema = node.type.input_schema
-        if schema:
-            try:
-                limits = self.run.settings.limits
-                errors = schema_errors(validator_for(schema), params, limits)
-                errors += schema_parameter_problems(node.type.type, params, limits)
-            except PolyhostError as exc:
-                raise NodeParameterError(
-                    f"{node.type.type}: {exc.message}", node=path, field="with"
-                ) from None
-            error = jsonschema.exceptions.best_match(errors)
-            if error is not None:
-                where = ".".join(str(p) for p in error.absolute_path)
-                raise NodeParameterError(
-                    f"{node.type.type}: {error.message}",
-                    node=path,
-                    field=f"with.{where}" if where else "with",
-                )
+        node_type = node.type
+        problem = parameter_problem(
+            node_type.type, node_type.input_schema, params, self.run.settings.limits
+        )
+        if problem is not None:
+            message, where = problem
+            raise NodeParameterError(message, node=path, field=f"with.{where}" if where else "with")
         return params
 
     def _check_output(self, path: str, output: Any) -> None:

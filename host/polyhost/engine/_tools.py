@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import jsonschema
 
 from .._errors import HandlerError, NodeError, NodeParameterError, NodeTimeoutError, PolyhostError
-from ..compile._schema import schema_errors, schema_parameter_problems, validator_for
+from ..compile._schema import parameter_problem
 from ..compile._tools import ToolBinding
 from ..runtimes._context import NodeContext, ToolSpec
 from ..workflow._values import check_output
@@ -96,26 +95,13 @@ class AttemptTools:
         return self._run.redact_value(output)
 
     def _check(self, binding: ToolBinding, params: dict[str, Any], where: str) -> None:
-        schema = binding.node_type.input_schema
-        if not schema:
-            return
+        node_type = binding.node_type
         limits = self._run.settings.limits
-        type_name = binding.node_type.type
-        try:
-            errors = schema_errors(validator_for(schema), params, limits)
-            errors += schema_parameter_problems(type_name, params, limits)
-        except PolyhostError as exc:
-            raise NodeParameterError(
-                f"{type_name}: {exc.message}", node=self._path, field=where
-            ) from None
-        error = jsonschema.exceptions.best_match(errors)
-        if error is not None:
-            at = ".".join(str(p) for p in error.absolute_path)
-            raise NodeParameterError(
-                f"{type_name}: {error.message}",
-                node=self._path,
-                field=f"{where}.{at}" if at else where,
-            )
+        problem = parameter_problem(node_type.type, node_type.input_schema, params, limits)
+        if problem is not None:
+            message, at = problem
+            field = f"{where}.{at}" if at else where
+            raise NodeParameterError(message, node=self._path, field=field)
 
     def _tool_context(self, binding: ToolBinding, call_id: str) -> NodeContext:
         ctx = self._ctx
