@@ -1,5 +1,6 @@
 """The console shows an ``llm.chat`` node's reply growing while it streams, the tool it called,
-and the tokens it used once done (a scripted OpenAI-compatible server on a real socket)."""
+and the tokens it used once done, in the node panel and the run's header, while the rest of the
+run still goes on (a scripted OpenAI-compatible server on a real socket)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.test_console import node, start
 from tests.helpers.server import ServerProcess
@@ -40,11 +42,19 @@ def workflows(tmp_path: Path, fake: FakeOpenAI) -> Path:
                     "prompt": "What is the weather?",
                     "tools": ["core.transform"],
                 },
-            }
+            },
+            # Keeps the run going after the reply (in-process: under the durable timer's 60 s)
+            # until the test cancels it.
+            {"id": "rest", "type": "core.wait", "with": {"duration": "50s"}},
         ],
+        "edges": [{"from": "ask", "to": "rest"}],
     }
     (folder / "chat.json").write_text(json.dumps(flow))
     return folder
+
+
+def header_fact(page: Page, name: str) -> Locator:
+    return page.locator(f"header.run-head dt:text-is('{name}') + dd")
 
 
 def test_a_streaming_reply_grows_in_the_node_panel(
@@ -70,14 +80,24 @@ def test_a_streaming_reply_grows_in_the_node_panel(
     tools = panel.get_by_role("list", name="tool calls")
     expect(tools).to_contain_text("core_transform done")
     expect(panel.get_by_role("heading", name="Reply")).to_contain_text("step 2")
+    # No node has reported tokens yet: the header has no tokens line.
+    expect(header_fact(page, "tokens")).to_have_count(0)
     page.screenshot(path=screenshots / "run-llm-reply-streaming.png")
 
     expect(panel.locator(".badge")).to_have_text("completed", timeout=30_000)
     expect(reply).to_have_text("".join(WORDS).strip())
+    # The tokens come with the node's completion, not with the end of the run: it still waits.
     expect(panel).to_contain_text("tokens: 60 prompt + 13 completion = 73")
     expect(panel).not_to_contain_text("(estimated)")
+    expect(header_fact(page, "tokens")).to_have_text("73 (60 prompt + 13 completion)")
+    expect(page.locator("header.run-head h1 .badge")).to_have_text("running")
     # The raw chunks are still there, folded away until asked for.
     expect(panel.get_by_label("chunks")).to_have_count(0)
     panel.get_by_text("Streamed chunks").click()
     expect(panel.get_by_label("chunks")).to_contain_text('"tool_call"')
     page.screenshot(path=screenshots / "run-llm-reply-done.png")
+
+    cancelled = httpx.post(f"{server.api}/runs/{run_id}/cancel", timeout=30)
+    assert cancelled.status_code == 200, cancelled.text
+    expect(page.locator("header.run-head h1 .badge")).to_have_text("cancelled", timeout=30_000)
+    expect(header_fact(page, "tokens")).to_have_text("73 (60 prompt + 13 completion)")

@@ -55,6 +55,7 @@ export interface RunResult {
   duration_ms: number;
   nodes: Record<string, NodeResult>;
   pause?: { waiting: Waiting[]; wake_at?: number | null } | null;
+  usage?: components["schemas"]["UsageModel"] | null;
 }
 
 export interface RunRecord {

@@ -1,7 +1,8 @@
 // One run: its graph lighting up live, a timeline, the event log, inputs and outputs, the node
 // panel and the actions. The events come from the stream (replayed from the start, then live);
-// the result (outputs, pause) is read again whenever the run settles.
-import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from "react";
+// the result (outputs, pause, tokens) is read again whenever the run settles, and soon after the
+// selected node completes.
+import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 import { api, runRecord, runResult, unwrap } from "../api/client";
 import { isFinal, type NodeType, type RunResult } from "../api/types";
 import { type Connection, streamRun } from "../api/sse";
@@ -16,6 +17,8 @@ import { RunContext } from "./context";
 import { EventLog } from "./EventLog";
 import { Graph } from "./Graph";
 import { NodePanel } from "./NodePanel";
+import { usageOf } from "./reply";
+import { formatRunUsage, ResultReader } from "./runResult";
 import { RunStore } from "./store";
 import { Timeline } from "./Timeline";
 
@@ -35,6 +38,13 @@ function timedLayout(graph: ReturnType<typeof graphOf>): Layout {
   return result;
 }
 
+/** Changes each time the node at ``path`` completes (a retried node completes once more). */
+function completionOf(store: RunStore, path: string | null): string | null {
+  if (!path) return null;
+  const node = store.node(path);
+  return node.status === "completed" ? `${path}:${node.attempts.length}` : null;
+}
+
 export default function RunPage({ runId }: { runId: string }) {
   // The page is keyed by run id (App.tsx), so one store serves one run.
   const [store] = useState(() => new RunStore());
@@ -47,16 +57,26 @@ export default function RunPage({ runId }: { runId: string }) {
   const status = useSyncExternalStore(store.subscribe, () => store.runStatus);
   const selected = useSyncExternalStore(store.subscribe, () => store.selected);
   const eventCount = useSyncExternalStore(store.subscribe, () => store.events.length);
+  const selectedCompletion = useSyncExternalStore(store.subscribe, () => completionOf(store, store.selected));
 
-  const refresh = useCallback(() => {
-    runResult(runId).then(
-      (value) => {
-        setResult(value);
-        setResultError(null);
-      },
-      (reason: unknown) => setResultError(reason),
-    );
-  }, [runId]);
+  // Every read of the result goes through one reader: one request in flight at most, so
+  // answers land in order and a busy run cannot pile requests up.
+  const [reader] = useState(
+    () =>
+      new ResultReader(() =>
+        runResult(runId).then(
+          (value) => {
+            setResult(value);
+            setResultError(null);
+          },
+          (reason: unknown) => {
+            setResultError(reason);
+          },
+        ),
+      ),
+  );
+  const refresh = reader.now;
+  useEffect(() => reader.cancel, [reader]);
 
   useEffect(() => {
     refresh();
@@ -78,10 +98,18 @@ export default function RunPage({ runId }: { runId: string }) {
     const timer = setInterval(refresh, 5000);
     return () => clearInterval(timer);
   }, [status, refresh]);
-  // A selected node's output is in the result: read it again when the selection changes.
+  // A selected node's output and tokens are in the result: read it when the selection changes,
+  // and again shortly after the selected node completes, not only once the run settles. Other
+  // nodes' events cost a map lookup per frame, no read.
+  const readFor = useRef<string | null>(null);
   useEffect(() => {
-    if (selected) refresh();
-  }, [selected, refresh]);
+    if (selected !== readFor.current) {
+      readFor.current = selected;
+      if (selected) refresh();
+    } else if (selectedCompletion) {
+      reader.soon();
+    }
+  }, [selected, selectedCompletion, refresh, reader]);
 
   const graph = useMemo(() => (record.data ? graphOf(record.data.document) : null), [record.data]);
   const placed = useMemo(() => (graph ? timedLayout(graph) : null), [graph]);
@@ -91,6 +119,7 @@ export default function RunPage({ runId }: { runId: string }) {
   const shownStatus = result && (isFinal(result.status) || !eventCount) ? result.status : status;
   const summary = record.data;
   const waiting = shownStatus === "paused" && Boolean(result?.pause?.waiting.length);
+  const usage = usageOf(result);
 
   return (
     <RunContext.Provider value={store}>
@@ -117,6 +146,12 @@ export default function RunPage({ runId }: { runId: string }) {
             <dd>{formatTime(summary?.started_at)}</dd>
             <dt>run time</dt>
             <dd>{formatDuration(result?.duration_ms)}</dd>
+            {usage ? (
+              <>
+                <dt>tokens</dt>
+                <dd>{formatRunUsage(usage)}</dd>
+              </>
+            ) : null}
             {store.startedAt !== null && store.endedAt !== null ? (
               <>
                 <dt>elapsed</dt>
