@@ -639,3 +639,15 @@ async def test_an_unknown_tool_choice_is_a_parameter_error(
     assert error is not None
     assert (error["code"], error["field"]) == ("invalid_parameters", "with.tool_choice")
     assert bodies(fake_openai) == []
+
+
+async def test_a_reply_without_end_is_cut_off_before_it_fills_the_host(
+    llm_host: Host, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    megabyte = "x" * (1024 * 1024)
+    fake_openai.script(Stream([megabyte] * 6))
+    result, events = await run(llm_host, workflow(tmp_path, chat_node(fake_openai)))
+    error = result.nodes["ask"].error
+    assert error is not None
+    assert (error["code"], error["field"]) == ("llm_invalid_reply", "with.max_tokens")
+    assert len(chunks(events)) == 5  # the fifth megabyte went past the 4 MiB cap

@@ -14,14 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..._errors import LlmUnavailableError
+from ..._errors import LlmInvalidReplyError, LlmUnavailableError
 from ...runtimes._context import NodeContext
 from ._client import Endpoint, llm_errors
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
-__all__ = ["ModelRound", "stream_round"]
+__all__ = ["MAX_REPLY_CHARS", "ModelRound", "stream_round"]
+
+# A server that streams without end (no max_tokens, or a broken one) is cut off here, so one
+# node's reply cannot grow the host's memory without bound.
+MAX_REPLY_CHARS = 4 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -46,6 +50,7 @@ async def stream_round(
     """Send ``request`` with streaming on; chunk each text delta as ``{delta, step}``."""
     result = ModelRound()
     parts: list[str] = []
+    size = 0  # characters of text and tool arguments so far
     calls: dict[int, dict[str, Any]] = {}
     finished = False
     with llm_errors(ctx.node_id, target), _stream_errors(ctx.node_id, target):
@@ -69,12 +74,20 @@ async def stream_round(
                     if delta is not None and delta.content:
                         text = _valid_text(delta.content)
                         result.pieces += 1
+                        size += len(text)
                         parts.append(text)
                         ctx.chunk({"delta": text, "step": step})
                     if delta is not None and delta.tool_calls:
                         for piece in delta.tool_calls:
                             result.pieces += 1
-                            _add_call_piece(calls, piece)
+                            size += _add_call_piece(calls, piece)
+                    if size > MAX_REPLY_CHARS:
+                        raise LlmInvalidReplyError(
+                            f"the reply from {target.base_url} is over {MAX_REPLY_CHARS:,} "
+                            "characters; set max_tokens",
+                            node=ctx.node_id,
+                            field="with.max_tokens",
+                        )
                     if choice.finish_reason is not None:
                         result.finish_reason = choice.finish_reason
                         finished = True
@@ -108,8 +121,9 @@ def _valid_text(text: str) -> str:
     return text
 
 
-def _add_call_piece(calls: dict[int, dict[str, Any]], piece: Any) -> None:
-    """A tool call arrives in pieces: its id and name once, its arguments in fragments."""
+def _add_call_piece(calls: dict[int, dict[str, Any]], piece: Any) -> int:
+    """A tool call arrives in pieces: its id and name once, its arguments in fragments; returns
+    the characters of arguments the piece added."""
     call = calls.setdefault(piece.index or 0, {"id": "", "name": "", "arguments": []})
     # OpenAI sends the id and name in the first piece only; llama.cpp repeats them in every one.
     if piece.id and not call["id"]:
@@ -120,6 +134,8 @@ def _add_call_piece(calls: dict[int, dict[str, Any]], piece: Any) -> None:
             call["name"] = function.name
         if function.arguments:
             call["arguments"].append(_valid_text(function.arguments))
+            return len(function.arguments)
+    return 0
 
 
 @contextmanager
