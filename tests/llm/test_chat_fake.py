@@ -651,3 +651,17 @@ async def test_a_reply_without_end_is_cut_off_before_it_fills_the_host(
     assert error is not None
     assert (error["code"], error["field"]) == ("llm_invalid_reply", "with.max_tokens")
     assert len(chunks(events)) == 5  # the fifth megabyte went past the 4 MiB cap
+
+
+async def test_a_tool_that_would_pause_the_run_is_told_it_cannot(
+    llm_host: Host, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.script(
+        tool_round(("a", "core_approval", {"prompt": "ok?"})), Stream(["no approval then"])
+    )
+    result, _ = await run(
+        llm_host, workflow(tmp_path, chat_node(fake_openai, tools=["core.approval"]))
+    )
+    assert result.status is RunStatus.COMPLETED, result.error
+    (answer,) = [json.loads(m["content"]) for m in bodies(fake_openai)[1]["messages"][-1:]]
+    assert answer["error"]["code"] == "tool_cannot_pause"

@@ -20,6 +20,7 @@ from .._errors import HandlerError, NodeError, NodeParameterError, NodeTimeoutEr
 from ..compile._schema import parameter_problem
 from ..compile._tools import ToolBinding
 from ..runtimes._context import NodeContext, ToolSpec
+from ..runtimes._pause import PauseRequested
 from ..workflow._values import check_output
 
 if TYPE_CHECKING:
@@ -76,6 +77,14 @@ class AttemptTools:
         except anyio.get_cancelled_exc_class():
             ctx.cancel()
             raise
+        except PauseRequested:
+            # A run pauses at a node, not inside one's tool call: the model is told instead.
+            raise NodeError(
+                f"tool {name} asked to pause the run, which a tool cannot do",
+                node=self._path,
+                code="tool_cannot_pause",
+                field=where,
+            ) from None
         except NodeError as exc:
             exc.node = self._path
             exc.field = f"{where}.{exc.field}" if exc.field else where
