@@ -738,9 +738,33 @@ def schema_parameter_problems(
         if isinstance(value, dict):
             errors += [
                 ValidationError(f"{key}: {p.message}", path=(key, *p.path))
-                for p in schema_problems(value, limits)
+                for p in _parameter_schema_problems(value, limits)
             ]
     return errors
+
+
+# A schema parameter's problems by its JSON text and the limits they were found under: the same
+# approval schema comes back in every run and every resume of a workflow, and checking a schema
+# (its meta-schema, patterns and references) costs far more than writing it out.
+_PARAMETER_SCHEMAS: dict[tuple[str, int], tuple[Limits | None, list[SchemaProblem]]] = {}
+
+
+def _parameter_schema_problems(
+    schema: dict[str, Any], limits: Limits | None
+) -> list[SchemaProblem]:
+    try:
+        text = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        return schema_problems(schema, limits)
+    key = (text, id(limits))
+    cached = _PARAMETER_SCHEMAS.get(key)
+    if cached is not None and cached[0] is limits:
+        return cached[1]
+    problems = schema_problems(schema, limits)
+    if len(_PARAMETER_SCHEMAS) >= 1024:
+        _PARAMETER_SCHEMAS.clear()
+    _PARAMETER_SCHEMAS[key] = (limits, problems)
+    return problems
 
 
 def parameter_problem(
