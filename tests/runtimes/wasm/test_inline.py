@@ -46,7 +46,7 @@ def wasm_runtime(host: Host) -> WasmRuntime:
 
 
 async def test_short_calls_go_inline_and_keep_logs_and_chunks_per_node(
-    project: Project, host: Host
+    project: Project, host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project.wasm("t.chatty", LOG_AND_CHUNK)
     nodes = [{"id": f"n{i}", "type": "t.chatty"} for i in range(40)]
@@ -64,7 +64,7 @@ async def test_short_calls_go_inline_and_keep_logs_and_chunks_per_node(
         decisions.append(decide(module))
         return decisions[-1]
 
-    pace.inline = recorded  # type: ignore[method-assign]
+    monkeypatch.setattr(pace, "inline", recorded)
     events: list[Event] = []
     result = await host.run(project.workflow(nodes, edges), on_event=events.append)
     assert result.status is RunStatus.COMPLETED, result.error

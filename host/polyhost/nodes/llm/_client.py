@@ -131,6 +131,20 @@ def llm_errors(node: str, target: Endpoint) -> Iterator[None]:
         ) from None
     except openai.OpenAIError as exc:
         raise LlmError(_mask(f"{type(exc).__name__}: {exc}"), node=node) from None
+    except Exception as exc:
+        # A stream cut short surfaces as the HTTP library's own error, which ``openai`` does not
+        # wrap once the response has started: it is the server's failure, and retryable.
+        if not _is_transport_error(exc):
+            raise
+        raise LlmUnavailableError(
+            f"the reply stream from {target.base_url} was cut short: {type(exc).__name__}",
+            node=node,
+        ) from None
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    module = type(exc).__module__.split(".")[0]
+    return module in ("httpx", "httpx2", "httpcore", "httpcore2")
 
 
 def _status_error(exc: Any, node: str, target: Endpoint) -> LlmError:

@@ -7,8 +7,6 @@ generating for nobody.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +51,7 @@ async def stream_round(
     size = 0  # characters of text and tool arguments so far
     calls: dict[int, dict[str, Any]] = {}
     finished = False
-    with llm_errors(ctx.node_id, target), _stream_errors(ctx.node_id, target):
+    with llm_errors(ctx.node_id, target):
         stream = await client.chat.completions.create(
             **request, stream=True, stream_options={"include_usage": True}
         )
@@ -136,23 +134,3 @@ def _add_call_piece(calls: dict[int, dict[str, Any]], piece: Any) -> int:
             call["arguments"].append(_valid_text(function.arguments))
             return len(function.arguments)
     return 0
-
-
-@contextmanager
-def _stream_errors(node: str, target: Endpoint) -> Iterator[None]:
-    """A stream cut short surfaces as the HTTP library's own error, which ``openai`` does not
-    wrap once the response has started: it is the server's failure, and retryable."""
-    try:
-        yield
-    except Exception as exc:
-        if not _is_transport_error(exc):
-            raise
-        raise LlmUnavailableError(
-            f"the reply stream from {target.base_url} was cut short: {type(exc).__name__}",
-            node=node,
-        ) from None
-
-
-def _is_transport_error(exc: BaseException) -> bool:
-    module = type(exc).__module__.split(".")[0]
-    return module in ("httpx", "httpx2", "httpcore", "httpcore2")
