@@ -270,24 +270,27 @@ def test_cancel_of_a_run_executing_in_another_process(
         text=True,
     )
     try:
-        run_id = _wait_for_running(polyhost)
+        run_id = _wait_for_running(polyhost, running)
         done = polyhost("runs", "cancel", run_id)
         assert done.code == 0, done.stderr
         assert "cancel requested" in done.stdout
         stdout, stderr = running.communicate(timeout=20)
     finally:
         running.kill()
-        running.wait()
+        running.communicate()  # closes the pipes too
     assert running.returncode == 1, stderr
     assert json.loads(stdout)["status"] == "cancelled"
     assert _show(polyhost, run_id)["status"] == "cancelled"
 
 
-def _wait_for_running(polyhost: Polyhost) -> str:
-    deadline = time.monotonic() + 20
+def _wait_for_running(polyhost: Polyhost, running: subprocess.Popen[str]) -> str:
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         runs = polyhost("runs", "list", "--status", "running", "--json").json()
         if runs:
             return str(runs[0]["execution_id"])
+        if running.poll() is not None:
+            _, stderr = running.communicate()
+            raise AssertionError(f"`polyhost run` ended ({running.returncode}): {stderr}")
         time.sleep(0.1)
     raise AssertionError("the run never showed up as running")

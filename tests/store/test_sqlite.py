@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import socket
 import sqlite3
@@ -95,6 +96,43 @@ def test_the_schema_is_versioned(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="newer"):
         SQLiteStore(path)
+
+
+def _open_in_step(folder: Path, rounds: int, barrier: Any, failures: Any) -> None:
+    """Open a new database per round, at the same moment as the other processes."""
+    for index in range(rounds):
+        barrier.wait()
+        try:
+            SQLiteStore(folder / str(index) / "runs.db").close()
+        except StoreError as exc:
+            failures.put(str(exc))
+
+
+def test_processes_creating_the_same_database_at_once_all_open_it(tmp_path: Path) -> None:
+    # `polyhost run` and `polyhost runs list` started together on a new home: the switch to
+    # WAL mode must wait for the other's lock instead of failing with "database is locked".
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["polyhost.store"])
+    barrier = context.Barrier(4)
+    failures = context.Queue()
+    openers = [
+        context.Process(target=_open_in_step, args=(tmp_path, 30, barrier, failures))
+        for _ in range(4)
+    ]
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join(60)
+    assert [opener.exitcode for opener in openers] == [0, 0, 0, 0]
+    problems = []
+    while not failures.empty():
+        problems.append(failures.get())
+    assert problems == []
+    for index in range(30):
+        conn = sqlite3.connect(tmp_path / str(index) / "runs.db")
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        conn.close()
 
 
 def test_a_path_that_cannot_hold_a_database_is_a_store_error(tmp_path: Path) -> None:

@@ -609,13 +609,34 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the run database: {exc}") from exc
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn, busy_timeout)
             # NORMAL in WAL mode: a power cut may lose the last batches, never corrupt the file.
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"{self.path}: cannot open the run database: {exc}") from exc
         return conn
+
+
+def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch ``conn``'s database to WAL mode, waiting up to ``busy_timeout`` for a lock.
+
+    SQLite does not call the busy handler for this pragma: while another process creates the
+    same new database (``polyhost run`` and ``polyhost runs list`` started together), it
+    answers "database is locked" at once. Ask again until the lock is free or time is up.
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _few(nodes: Any) -> bool:
