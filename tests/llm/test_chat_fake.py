@@ -630,11 +630,32 @@ async def test_tool_choice_forces_the_first_request_only(
     assert second["tool_choice"] == "auto"
 
 
-async def test_an_unknown_tool_choice_is_a_parameter_error(
+async def test_an_unknown_tool_choice_is_found_when_the_workflow_compiles(
     llm_host: Host, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    node = chat_node(fake_openai, tools=["acme.lookup"], tool_choice="nope")
-    result, _ = await run(llm_host, workflow(tmp_path, node))
+    offered = chat_node(fake_openai, tools=["acme.lookup"], tool_choice="nope")
+    with pytest.raises(CompileError) as caught:
+        await llm_host.run(workflow(tmp_path, offered))
+    (problem,) = caught.value.diagnostics
+    assert (problem.code, problem.node, problem.field) == (
+        "invalid_parameters",
+        "ask",
+        "with.tool_choice",
+    )
+    assert "acme_lookup" in problem.message  # the names it could have been
+    none_offered = chat_node(fake_openai, tool_choice="acme_lookup")
+    with pytest.raises(CompileError, match="offers none"):
+        await llm_host.run(workflow(tmp_path, none_offered))
+    assert bodies(fake_openai) == []
+
+
+async def test_a_templated_tool_choice_is_checked_when_the_node_runs(
+    llm_host: Host, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    pick = {"id": "pick", "type": "core.transform", "with": {"value": "nope"}}
+    node = chat_node(fake_openai, tools=["acme.lookup"], tool_choice="{{ pick.value }}")
+    path = workflow(tmp_path, pick, node, edges=[{"from": "pick", "to": "ask"}])
+    result, _ = await run(llm_host, path)
     error = result.nodes["ask"].error
     assert error is not None
     assert (error["code"], error["field"]) == ("invalid_parameters", "with.tool_choice")

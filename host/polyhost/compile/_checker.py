@@ -31,7 +31,7 @@ from ._expressions import (
 from ._expressions import Mapping as Mapping_
 from ._inputs import InputsSchema
 from ._schema import schema_errors, schema_parameter_problems, validator_for
-from ._tools import ToolBinding, resolve_tools
+from ._tools import ToolBinding, check_tool_choice, resolve_tools
 from ._triggers import check_triggers
 
 __all__ = ["PLACEHOLDER_TYPE", "Runtimes", "compile_workflow"]
@@ -506,24 +506,31 @@ class _Compiler:
         self, node: Node, node_type: NodeType, per_key: dict[str, Template]
     ) -> tuple[ToolBinding, ...] | None:
         """The node types a node offers as tools; None when they cannot be used."""
-        key = node_type.tools_param
-        if key is None or key not in node.with_:
-            return ()
-        field = f"with.{key}"
-        if not per_key[key].is_constant:
-            self.error(
-                C.INVALID_PARAMETERS,
-                f"`{key}` must be written out: the node types offered are fixed when the "
-                "workflow compiles",
-                node=node.id,
-                field=field,
-            )
-            return None
 
         def report(code: str, message: str, at: str) -> None:
             self.error(code, message, node=node.id, field=at)
 
-        return resolve_tools(node.with_[key], field, self.catalog, report)
+        key = node_type.tools_param
+        tools: tuple[ToolBinding, ...] | None = ()
+        if key is not None and key in node.with_:
+            if per_key[key].is_constant:
+                tools = resolve_tools(node.with_[key], f"with.{key}", self.catalog, report)
+            else:
+                report(
+                    C.INVALID_PARAMETERS,
+                    f"`{key}` must be written out: the node types offered are fixed when the "
+                    "workflow compiles",
+                    f"with.{key}",
+                )
+                tools = None
+        choice_key = node_type.tool_choice_param
+        if tools is None or choice_key is None or choice_key not in node.with_:
+            return tools
+        if not per_key[choice_key].is_constant:
+            return tools  # a templated choice is checked when the node runs
+        if not check_tool_choice(node.with_[choice_key], f"with.{choice_key}", tools, report):
+            return None
+        return tools
 
     def _compile_body(
         self, node: Node, control: str

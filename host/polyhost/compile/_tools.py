@@ -18,11 +18,13 @@ from ..runtimes._context import ToolSpec
 from ..workflow._catalog import Catalog, NodeType
 from ..workflow._diagnostics import DiagnosticCode as C
 
-__all__ = ["ToolBinding", "resolve_tools"]
+__all__ = ["TOOL_CHOICE_KEYWORDS", "ToolBinding", "check_tool_choice", "resolve_tools"]
 
 # What the OpenAI protocol (and every compatible server) accepts as a function name.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TOOL_KEYS = frozenset({"type", "name", "description", "with"})
+# The tool choices that name no tool, as the OpenAI protocol spells them.
+TOOL_CHOICE_KEYWORDS = ("auto", "none", "required")
 
 Report = Callable[[str, str, str], None]  # (code, message, field)
 
@@ -65,6 +67,24 @@ def resolve_tools(
         names[name] = binding.node_type.type
         bindings.append(binding)
     return tuple(bindings) if ok else None
+
+
+def check_tool_choice(
+    choice: Any, field: str, tools: tuple[ToolBinding, ...], report: Report
+) -> bool:
+    """Whether ``choice`` is a keyword or the name of one of ``tools`` (else report it)."""
+    if not isinstance(choice, str) or choice in TOOL_CHOICE_KEYWORDS:
+        return True  # the input schema reports a value of the wrong type
+    names = [binding.spec.name for binding in tools]
+    if choice in names:
+        return True
+    offered = f"one of the tools ({', '.join(names)})" if names else "a tool: the node offers none"
+    report(
+        C.INVALID_PARAMETERS,
+        f"tool_choice {choice!r} is neither {', '.join(TOOL_CHOICE_KEYWORDS)} nor {offered}",
+        field,
+    )
+    return False
 
 
 def _binding(entry: Any, where: str, catalog: Catalog, report: Report) -> ToolBinding | None:

@@ -64,6 +64,11 @@ class NodeType(BaseModel):
         None,
         description="a `with` list of node types the node may run as tools (llm.chat: tools)",
     )
+    tool_choice_param: str | None = Field(
+        None,
+        description="a `with` key naming one of those tools, or auto, none or required "
+        "(llm.chat: tool_choice)",
+    )
 
     def summary(self) -> dict[str, Any]:
         """The catalog entry people and programs see: ``polyhost nodes --json``, ``GET /nodes``."""

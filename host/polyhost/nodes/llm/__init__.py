@@ -159,5 +159,6 @@ LLM_NODE_TYPES: tuple[NodeType, ...] = (
         input_schema=CHAT_INPUT,
         output_schema=CHAT_OUTPUT,
         tools_param="tools",
+        tool_choice_param="tool_choice",
     ),
 )
