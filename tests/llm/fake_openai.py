@@ -2,7 +2,8 @@
 
 Tests queue the replies it gives to ``POST /v1/chat/completions``, one per request: a streamed
 reply (``Stream``), a JSON body (``Completion``), an HTTP error in OpenAI's shape (``Error``), and the
-ways a stream goes wrong: cut after some chunks (``CutStream``), a chunk that is not JSON
+ways a stream goes wrong: cut after some chunks (``CutStream``), ended properly after some
+chunks but without the reply's end (``EndedStream``), a chunk that is not JSON
 (``MalformedChunk``), or silence after some chunks until the client gives up
 (``HangingStream``). With the queue empty it answers 500 saying so. Other paths answer as OpenAI
 does: ``GET /v1/models`` lists one model, anything else is a 404 (so a client probing for, say,
@@ -82,6 +83,16 @@ class CutStream:
 
 
 @dataclass(frozen=True)
+class EndedStream:
+    """The first ``after`` chunks of ``stream``, then a properly ended body without a finish
+    reason or ``[DONE]``: what llama.cpp's server sends when it fails after accepting a streamed
+    request (a prompt longer than the model's context, with ``after=0``)."""
+
+    stream: Stream
+    after: int
+
+
+@dataclass(frozen=True)
 class MalformedChunk:
     """The first ``after`` chunks of ``stream``, then ``data: <data>`` that is not JSON, then a
     properly ended body."""
@@ -100,7 +111,7 @@ class HangingStream:
     after: int
 
 
-Reply = Stream | Completion | Error | CutStream | MalformedChunk | HangingStream
+Reply = Stream | Completion | Error | CutStream | EndedStream | MalformedChunk | HangingStream
 
 
 def tool_call_delta(
@@ -366,6 +377,10 @@ class FakeOpenAI:
             await self._until_client_leaves(
                 reader, self._stream(writer, reply.stream, model, reply.after, cut=True)
             )
+        elif isinstance(reply, EndedStream):
+            await self._until_client_leaves(
+                reader, self._stream(writer, reply.stream, model, reply.after, ended=True)
+            )
         elif isinstance(reply, MalformedChunk):
             await self._until_client_leaves(
                 reader,
@@ -402,6 +417,7 @@ class FakeOpenAI:
         after: int | None,
         *,
         cut: bool = False,
+        ended: bool = False,
         malformed: str | None = None,
         hang: bool = False,
     ) -> None:
@@ -427,7 +443,7 @@ class FakeOpenAI:
             await asyncio.Event().wait()
         if malformed is not None:
             await _send_event(writer, malformed)
-        else:
+        elif not ended:
             await _send_event(writer, "[DONE]")
         writer.write(b"0\r\n\r\n")
         await writer.drain()

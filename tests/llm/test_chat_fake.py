@@ -17,6 +17,7 @@ from polyhost.events._events import Event, EventType
 from tests.llm.conftest import cancel_at_first_chunk
 from tests.llm.fake_openai import (
     CutStream,
+    EndedStream,
     Error,
     FakeOpenAI,
     HangingStream,
@@ -204,6 +205,19 @@ async def test_a_429_is_retried_after_its_retry_after(
     assert result.nodes["ask"].attempts == 2
 
 
+async def test_a_stream_ended_before_any_reply_says_what_usually_causes_it(
+    llm_host: Host, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.script(EndedStream(Stream(["never sent"]), after=0))
+    result, events = await run(llm_host, workflow(tmp_path, chat_node(fake_openai)))
+    error = result.nodes["ask"].error
+    assert error is not None and error["code"] == "llm_unavailable"
+    assert fake_openai.base_url in error["message"]
+    assert "before any of the reply" in error["message"]
+    assert "max_context_tokens" in error["message"]
+    assert chunks(events) == []
+
+
 async def test_the_client_own_retries_cover_a_5xx(
     llm_host: Host, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -222,9 +236,10 @@ async def test_the_client_own_retries_cover_a_5xx(
         (Error(401, f"Incorrect API key provided: {KEY}", type="auth_error"), "llm_auth", 1),
         (Error(500, "boom"), "llm_unavailable", 3),
         (CutStream(Stream(["a", "b", "c"]), after=2), "llm_unavailable", 3),
+        (EndedStream(Stream(["a", "b", "c"]), after=2), "llm_unavailable", 3),
         (MalformedChunk(Stream(["a", "b"]), after=1), "llm_invalid_reply", 1),
     ],
-    ids=["400", "401", "500", "cut-mid-stream", "malformed-chunk"],
+    ids=["400", "401", "500", "cut-mid-stream", "ended-mid-reply", "malformed-chunk"],
 )
 async def test_server_failures_fail_the_node_with_a_typed_code(
     llm_host: Host,

@@ -185,6 +185,21 @@ async def test_the_context_window_counts_with_the_server_tokenizer(
     assert context["tokens"] <= 300
 
 
+async def test_a_prompt_longer_than_the_model_context_fails_clearly(
+    host: Host, llm_server: LlmServer, tmp_path: Path
+) -> None:
+    # The server is started with a 2,048-token context; this prompt is about 3,000 tokens.
+    path = workflow(tmp_path, llm_server, prompt="tea is a drink. " * 600, max_tokens=8)
+    result, _ = await run(host, path)
+    error = result.nodes["ask"].error
+    assert error is not None and error["code"] == "llm_unavailable"
+    assert "before any of the reply" in error["message"]
+    assert "context" in error["message"]
+    # The server is still there for the next request.
+    result, _ = await run(host, workflow(tmp_path, llm_server, prompt="Say ok.", max_tokens=4))
+    assert result.status is RunStatus.COMPLETED, result.error
+
+
 def test_the_example_summarises_the_csv_query_with_the_local_model(
     llm_server: LlmServer, tmp_path: Path
 ) -> None:

@@ -51,12 +51,14 @@ async def stream_round(
     size = 0  # characters of text and tool arguments so far
     calls: dict[int, dict[str, Any]] = {}
     finished = False
+    received = 0  # chunks of any kind
     with llm_errors(ctx.node_id, target):
         stream = await client.chat.completions.create(
             **request, stream=True, stream_options={"include_usage": True}
         )
         try:
             async for chunk in stream:
+                received += 1
                 if chunk.model:
                     result.model = chunk.model
                 if chunk.usage is not None:
@@ -93,10 +95,7 @@ async def stream_round(
             with anyio.CancelScope(shield=True):
                 await stream.close()
     if not finished:
-        raise LlmUnavailableError(
-            f"the reply stream from {target.base_url} ended before the reply did",
-            node=ctx.node_id,
-        )
+        raise LlmUnavailableError(_unfinished(target, received), node=ctx.node_id)
     result.text = "".join(parts)
     result.tool_calls = [
         {
@@ -107,6 +106,19 @@ async def stream_round(
         for index, call in sorted(calls.items())
     ]
     return result
+
+
+def _unfinished(target: Endpoint, received: int) -> str:
+    """Why a stream that ended without a finish reason did: a server that fails after it has
+    accepted a streamed request can only end the stream, so the cause is a guess."""
+    if received:
+        return f"the reply stream from {target.base_url} ended before the reply did"
+    # llama.cpp's server answers a prompt longer than the model's context this way.
+    return (
+        f"the reply stream from {target.base_url} ended before any of the reply: the server "
+        "failed on the request after accepting it (a prompt longer than the model's context "
+        "does this; its log says why, and max_context_tokens keeps the prompt within a budget)"
+    )
 
 
 def _valid_text(text: str) -> str:
