@@ -68,6 +68,24 @@ async def test_an_approval_pauses_and_another_host_resumes(
     assert done.execution_id == paused.execution_id
 
 
+async def test_a_resumed_run_lasts_from_its_first_start_to_its_end(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    async with Host(config(tmp_path), catalog=catalog) as host:
+        paused = await host.run(approval_flow())
+        await anyio.sleep(0.5)
+        done = await host.resume(paused.execution_id, {"approved": True})
+        [summary] = host.history.list().runs
+    assert done.status is RunStatus.COMPLETED, done.error
+    assert paused.duration_ms < 500
+    assert done.duration_ms >= 500  # the pause is part of the run's time
+    assert done.started_at == paused.started_at
+    assert summary.duration_ms == done.duration_ms
+    assert summary.finished_at is not None and summary.started_at is not None
+    elapsed_ms = (summary.finished_at - summary.started_at) * 1000
+    assert abs(elapsed_ms - done.duration_ms) < 100
+
+
 async def test_resume_is_refused_for_finished_runs(tmp_path: Path, host: Host) -> None:
     result = await host.run(workflow([{"id": "a", "type": "core.transform", "with": {"value": 1}}]))
     with pytest.raises(RunStateError):

@@ -112,7 +112,11 @@ class Execution:
         self.cancelling = False
         self._lost = False
         self._abandoned = False
-        self.started_at = (resumption.started_at if resumption else None) or time.time()
+        # One start time for the result, the template's execution.started_at and the store.
+        first_start = resumption.started_at if resumption else None
+        if first_start is None and record is not None:
+            first_start = record.started_at
+        self.started_at = first_start or time.time()
         scope = Scope(self.settings.limits.max_value_depth)
         scope.set("input", inputs)
         scope.set("var", dict(compiled.workflow.variables))
@@ -291,6 +295,13 @@ class Execution:
             if record.status in (NodeStatus.PENDING, NodeStatus.RUNNING):
                 record.status = NodeStatus.CANCELLED
 
+    def _duration_ms(self, begin: float) -> float:
+        """Milliseconds since the run started: a resumed run counts from its first start, pauses
+        included, so that its duration agrees with its ``started_at`` and end."""
+        if self._resumed:
+            return round(max(0.0, time.time() - self.started_at) * 1000, 3)
+        return _ms(begin)
+
     async def _finish(self, begin: float) -> RunResult:
         root = self.root
         error = root.error
@@ -332,7 +343,7 @@ class Execution:
             status=status,
             outputs=outputs,
             error=error,
-            duration_ms=_ms(begin),
+            duration_ms=self._duration_ms(begin),
             nodes=nodes,
             started_at=self.started_at,
             inputs=self.inputs,
