@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..plan._bridge import Plan
 from ..workflow._catalog import NodeType
@@ -73,6 +74,16 @@ class CompiledWorkflow:
     # The manifests its node types came from, recorded with each run so that a rerun or a
     # resume in another process loads them again (the host sets them; not part of the plan).
     manifests: tuple[str, ...] = field(default=())
+    # The document as each run records it, made on first use: dumping a large workflow once
+    # per run costs more than some of its runs.
+    _recorded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def recorded_document(self) -> dict[str, Any]:
+        """The document as JSON values, the way runs record it (shared: do not change it)."""
+        if not self._recorded:
+            dumped = self.workflow.model_dump(mode="json", by_alias=True, exclude_none=True)
+            self._recorded.update(dumped)
+        return self._recorded
 
     @property
     def nodes(self) -> tuple[CompiledNode, ...]:

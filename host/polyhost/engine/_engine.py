@@ -424,9 +424,7 @@ class Execution:
             workflow_id=self.compiled.workflow_id,
             status=RunStatus.RUNNING,
             inputs=self.inputs,
-            document=self.compiled.workflow.model_dump(
-                mode="json", by_alias=True, exclude_none=True
-            ),
+            document=self.compiled.recorded_document(),
             started_at=self.started_at,
         )
 

@@ -241,7 +241,7 @@ class Host:
             workflow_id=compiled.workflow_id,
             status=RunStatus.RUNNING,
             inputs=prepared,
-            document=compiled.workflow.model_dump(mode="json", by_alias=True, exclude_none=True),
+            document=compiled.recorded_document(),
             source=source,
             manifest=os.pathsep.join(compiled.manifests) or None,
             started_at=time.time(),

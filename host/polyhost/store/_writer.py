@@ -124,7 +124,7 @@ class Sink(Protocol):
 
     def maintain(self) -> None:
         """Housekeeping that must not run on the event loop, after ``try_write`` commits (SQLite:
-        checkpoint the write-ahead log)."""
+        checkpoint the write-ahead log). It may run while ``try_write`` commits."""
         ...
 
     def close(self) -> None:
@@ -385,11 +385,15 @@ class BatchWriter:
                     self._urgent.clear()
                     if any(entry is _STOP for entry in batch):
                         self._stopped = True
-                if batch or maintain:
-                    stop = self._write_batch(opened, batch, maintain=maintain)
+                if batch:
+                    stop = self._write_batch(opened, batch)
                 last_commit = time.monotonic()
                 # Do not hold the last batch (node outputs) while waiting for the next one.
                 del batch
+            if maintain and opened:
+                # Outside the commit lock: a checkpoint (which writes and syncs the database
+                # file) must not make the loop's commits wait for it.
+                self._maintain_sink()
         with self._committing:
             # A record queued while stop() was putting its marker still gets written.
             with self._mutex:
@@ -399,7 +403,13 @@ class BatchWriter:
                 with suppress(Exception):
                     self._sink.close()
 
-    def _write_batch(self, opened: bool, batch: list[object], *, maintain: bool = False) -> bool:
+    def _maintain_sink(self) -> None:
+        try:
+            self._sink.maintain()
+        except Exception as exc:  # the writer must outlive a failed checkpoint
+            self._keep(exc)
+
+    def _write_batch(self, opened: bool, batch: list[object]) -> bool:
         stop = False
         waiters: list[_Waiter] = []
         records: list[Record] = []
@@ -422,8 +432,6 @@ class BatchWriter:
                     self._keep(StoreError(f"{self._sink.where}: the run database is not open"))
                 else:
                     self._sink.write(records, self._keep)
-            if maintain and opened:
-                self._sink.maintain()
         except BaseException as exc:  # the writer must outlive any one bad batch
             self._keep(exc)
         finally:
