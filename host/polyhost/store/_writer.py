@@ -235,9 +235,13 @@ class BatchWriter:
         if group is None:
             self._hand_to_thread(loop, [future])
         elif start:
-            # After the callbacks already ready: the tasks they resume may flush too, and
-            # share this commit.
-            loop.call_soon(self._group_commit, group)
+            # This task leads the group: it lets the callbacks already ready run first (the
+            # tasks they resume may flush too, and share this commit), then commits for all
+            # and goes on in the same turn of the loop.
+            try:
+                await asyncio.sleep(0)
+            finally:  # cancelled or not, the others must not be left waiting
+                self._group_commit(group)
         await future
 
     def _group_commit(
