@@ -85,6 +85,42 @@ def test_recording_never_blocks_the_loop(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_flush_cancelled_while_it_leads_a_commit_still_commits_for_the_others(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+    store.record_run_started(record("r1"))
+    flush(store)
+
+    async def main() -> list[str]:
+        finished: list[str] = []
+
+        async def first() -> None:
+            store.record_event(event("r1", 1, n=1))
+            try:
+                await store.flush()  # leads the group: yields one turn, then commits for all
+                finished.append("first")
+            except asyncio.CancelledError:
+                finished.append("first cancelled")
+
+        async def second() -> None:
+            store.record_event(event("r1", 2, n=2))
+            leader.cancel()  # while the first waits for others to join its commit
+            await store.flush()
+            finished.append("second")
+
+        # Both run in the same turn: the first flushes, then the second joins its commit.
+        leader = asyncio.create_task(first())
+        joiner = asyncio.create_task(second())
+        await asyncio.wait_for(asyncio.gather(leader, joiner), timeout=5)
+        return finished
+
+    finished = asyncio.run(main())
+    assert sorted(finished) == ["first cancelled", "second"]
+    assert [e.seq for e in store.events("r1")] == [1, 2]  # the cancelled flush still committed
+    store.close()
+
+
 def test_the_schema_is_versioned(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
     SQLiteStore(path).close()
