@@ -10,9 +10,10 @@ A flush on an asyncio loop (a durable run waiting for a node's result to be comm
 its dependents start) is a group commit on the loop itself: every task that flushes in one
 turn of the loop shares one commit, made with :meth:`Sink.try_write`, which never waits for a
 lock. The first of them leads: it yields one turn, so that the others can join, then commits for
-all and goes on, so a lone flush (a chain of nodes) costs one turn of the loop, not two. Handing that commit to the thread and back costs two thread wake-ups, several times the
-commit itself. A batch the sink cannot commit at once (the database is locked, or it holds large
-records not encoded yet) goes to the thread, and the loop waits without blocking.
+all and goes on, so a lone flush (a chain of nodes) costs one turn of the loop, not two. Handing
+that commit to the thread and back costs two thread wake-ups, several times the commit itself.
+A batch the sink cannot commit at once (the database is locked, or it holds large records not
+encoded yet) goes to the thread, and the loop waits without blocking.
 
 The records are the store's, not a database's: what happened to a run (it started, a node
 settled, an event, a pause, a release, its end), each a tuple whose layout is given below. A
