@@ -36,7 +36,8 @@ def test_sigint_cancels_the_run_and_the_history_says_so(tmp_path: Path) -> None:
     # Wait until the run is recorded as running, then interrupt it.
     if not wait_until_running(env):
         proc.kill()
-        raise AssertionError("the run never showed up as running")
+        _, stderr = proc.communicate()  # closes the pipes too
+        raise AssertionError(f"the run never showed up as running: {stderr}")
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 1, stderr

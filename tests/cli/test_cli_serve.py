@@ -36,9 +36,11 @@ def test_serve_recovers_a_killed_run_and_stops_on_sigterm(tmp_path: Path) -> Non
         stderr=subprocess.DEVNULL,
         env=env,
     )
-    assert wait_until_running(env), "the run never showed up as running"
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
+    try:
+        assert wait_until_running(env), "the run never showed up as running"
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
     [orphan] = listed_runs(env)
     assert orphan["status"] == "running"  # nobody finished it
 
