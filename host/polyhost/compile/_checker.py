@@ -31,7 +31,7 @@ from ._expressions import (
 from ._expressions import Mapping as Mapping_
 from ._inputs import InputsSchema
 from ._schema import schema_errors, schema_parameter_problems, validator_for
-from ._tools import ToolBinding, check_tool_choice, resolve_tools
+from ._tools import ToolBinding, resolve_tools, tool_choice_problem
 from ._triggers import check_triggers
 
 __all__ = ["PLACEHOLDER_TYPE", "Runtimes", "compile_workflow"]
@@ -528,7 +528,10 @@ class _Compiler:
             return tools
         if not per_key[choice_key].is_constant:
             return tools  # a templated choice is checked when the node runs
-        if not check_tool_choice(node.with_[choice_key], f"with.{choice_key}", tools, report):
+        names = [binding.spec.name for binding in tools]
+        problem = tool_choice_problem(node.with_[choice_key], names)
+        if problem is not None:
+            report(C.INVALID_PARAMETERS, problem, f"with.{choice_key}")
             return None
         return tools
 

@@ -10,7 +10,7 @@ fixed parameters).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from ..runtimes._context import ToolSpec
 from ..workflow._catalog import Catalog, NodeType
 from ..workflow._diagnostics import DiagnosticCode as C
 
-__all__ = ["TOOL_CHOICE_KEYWORDS", "ToolBinding", "check_tool_choice", "resolve_tools"]
+__all__ = ["TOOL_CHOICE_KEYWORDS", "ToolBinding", "resolve_tools", "tool_choice_problem"]
 
 # What the OpenAI protocol (and every compatible server) accepts as a function name.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -69,22 +69,13 @@ def resolve_tools(
     return tuple(bindings) if ok else None
 
 
-def check_tool_choice(
-    choice: Any, field: str, tools: tuple[ToolBinding, ...], report: Report
-) -> bool:
-    """Whether ``choice`` is a keyword or the name of one of ``tools`` (else report it)."""
-    if not isinstance(choice, str) or choice in TOOL_CHOICE_KEYWORDS:
-        return True  # the input schema reports a value of the wrong type
-    names = [binding.spec.name for binding in tools]
-    if choice in names:
-        return True
+def tool_choice_problem(choice: Any, names: Sequence[str]) -> str | None:
+    """What is wrong with ``choice`` as a tool choice among the tools ``names``: None for a
+    keyword, one of the names, or a value of another type (the input schema reports that)."""
+    if not isinstance(choice, str) or choice in TOOL_CHOICE_KEYWORDS or choice in names:
+        return None
     offered = f"one of the tools ({', '.join(names)})" if names else "a tool: the node offers none"
-    report(
-        C.INVALID_PARAMETERS,
-        f"tool_choice {choice!r} is neither {', '.join(TOOL_CHOICE_KEYWORDS)} nor {offered}",
-        field,
-    )
-    return False
+    return f"tool_choice {choice!r} is neither {', '.join(TOOL_CHOICE_KEYWORDS)} nor {offered}"
 
 
 def _binding(entry: Any, where: str, catalog: Catalog, report: Report) -> ToolBinding | None:

@@ -22,6 +22,7 @@ from ..._errors import (
     NodeError,
     NodeParameterError,
 )
+from ...compile._tools import TOOL_CHOICE_KEYWORDS, tool_choice_problem
 from ...runtimes._context import NodeContext, NodeTools, ToolSpec
 from ...workflow._units import parse_duration
 from ._client import client_for, endpoint
@@ -84,16 +85,12 @@ class _Conversation:
         """The first request's ``tool_choice``: ``required`` or a tool's name forces a call
         there; later requests are ``auto``, or the model could never answer in text."""
         choice = self.params.get("tool_choice", "auto")
-        if self.tools is None or not self.tools.specs or choice in ("auto", "none", "required"):
+        if self.tools is None or not self.tools.specs or choice in TOOL_CHOICE_KEYWORDS:
             return choice
-        names = [spec.name for spec in self.tools.specs]
-        if choice not in names:
-            raise NodeParameterError(
-                f"tool_choice {choice!r} is neither auto, none, required nor one of the tools "
-                f"({', '.join(names)})",
-                node=self.ctx.node_id,
-                field="with.tool_choice",
-            )
+        # Written out, the choice was checked when the workflow compiled; a template was not.
+        problem = tool_choice_problem(choice, [spec.name for spec in self.tools.specs])
+        if problem is not None:
+            raise NodeParameterError(problem, node=self.ctx.node_id, field="with.tool_choice")
         return {"type": "function", "function": {"name": choice}}
 
     async def run(self) -> dict[str, Any]:
